@@ -65,7 +65,7 @@ def playbook(inv, container, playbook_name, *extra):
 
 
 def test_good_input_passes_preflight(tmp_path, test_host):
-    inv, _ = make_inventory(tmp_path, drop_secret=False)
+    inv = make_inventory(tmp_path, drop_secret=False)[0]
     result = playbook(inv, test_host, "preflight.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Preflight passed for 1 host(s)" in result.stdout

@@ -45,8 +45,8 @@ def test_network_vars_only_look_at_collection_prefixes():
 
 
 def test_duplicate_ports_are_named_together():
-    problems = pf.check_distinct_ports("h", {"imaging_dicom_port": 4242, "imaging_dicom_tls_port": "4242",
-                                              "imaging_https_port": 443})
+    ports = {"imaging_dicom_port": 4242, "imaging_dicom_tls_port": "4242", "imaging_https_port": 443}
+    problems = pf.check_distinct_ports("h", ports)
     assert problems == ["h: imaging_dicom_port, imaging_dicom_tls_port: the same port 4242 is used more than once "
                         "(rule: listener ports are distinct)"]
 
