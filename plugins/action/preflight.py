@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: hospital.imaging contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side preflight: validates every host's inputs at once, changes nothing anywhere."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.hospital.imaging.plugins.module_utils import preflight as checks
+
+import yaml
+
+display = Display()
+
+ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+
+
+def load_role_spec(role):
+    path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    return ((data.get("argument_specs") or {}).get("main") or {}).get("options") or {}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("required_secrets", "roles", "supported_os", "hosts"))
+
+    def _resolve(self, hostvars, host, name, problems):
+        try:
+            return True, hostvars[name]
+        except KeyError:
+            return False, None
+        except AnsibleError as exc:
+            problems.append("%s: %s: cannot be resolved (%s)" % (host, name, str(exc).splitlines()[0]))
+            return False, None
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        required = args.get("required_secrets") or []
+        roles = args.get("roles") or {}
+        supported = args.get("supported_os") or ["Debian 12", "Debian 13"]
+        all_hostvars = task_vars["hostvars"]
+        groups = {k: list(v) for k, v in task_vars["groups"].items()}
+        hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or sorted(set(groups.get("imaging", [])))
+        specs = {role: load_role_spec(role) for role in roles}
+        prefixes = tuple(["imaging_"] + ["%s_" % role for role in roles])
+
+        problems = checks.check_groups(groups)
+        for host in hosts:
+            hv = all_hostvars[host]
+            host_groups = [g for g, members in groups.items() if host in members]
+            names = [n for n in hv.keys() if n.startswith(prefixes) or n.startswith("vault_")]
+            resolved = {}
+            for name in names:
+                ok, value = self._resolve(hv, host, name, problems)
+                if ok:
+                    resolved[name] = value
+            problems.extend(checks.check_network_vars(host, resolved, prefixes))
+            problems.extend(checks.check_distinct_ports(host, resolved))
+            problems.extend(checks.check_secrets(host, host_groups, resolved, required))
+            facts = hv.get("ansible_facts") or {}
+            problems.extend(checks.check_os(host, facts, supported))
+            for role, role_groups in roles.items():
+                spec = specs.get(role)
+                if spec is None or not set(role_groups) & set(host_groups):
+                    continue
+                params = {k: resolved[k] for k in spec if k in resolved}
+                outcome = ArgumentSpecValidator(spec).validate(params)
+                for message in outcome.error_messages:
+                    problems.append("%s: role %s: %s" % (host, role, message))
+
+        # keep the order stable and drop repeats (group problems are not per host)
+        seen, ordered = set(), []
+        for problem in problems:
+            if problem not in seen:
+                seen.add(problem)
+                ordered.append(problem)
+        result.update(changed=False, problems=ordered, hosts_checked=list(hosts))
+        if ordered:
+            result["failed"] = True
+            result["msg"] = "Preflight found %d problem(s); nothing was changed on any host:\n- %s" % (
+                len(ordered), "\n- ".join(ordered))
+        else:
+            result["msg"] = "Preflight passed for %d host(s)" % len(hosts)
+        return result
