@@ -20,7 +20,8 @@ import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+# The whole inventory directory (hosts and group_vars links), not only molecule's generated file.
+INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 RUNNER = AnsibleRunner(INVENTORY)
 
@@ -31,7 +32,11 @@ def _first(group):
 
 
 def _host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    """Reach a host's container directly (the sandbox inventory templates the container's name)."""
+    container = RUNNER.get_variables(name).get("ansible_host", name)
+    if "{{" in str(container):
+        container = os.environ.get("IMAGING_SANDBOX_CONTAINER", "molecule-imaging-sandbox")
+    return testinfra.get_host("docker://" + container)
 
 
 DICOM_NAME = _first("imaging_dicom")
@@ -80,7 +85,7 @@ def admin(dicom):
 
 @pytest.fixture(scope="module")
 def system(dicom, admin):
-    out = dicom.check_output("curl -sf -u %s http://127.0.0.1:%s/system", shlex.quote(":".join(admin)), _orthanc_http_port(dicom))
+    out = dicom.check_output("curl -sf -u %s http://127.0.0.1:%s/system", ":".join(admin), str(_orthanc_http_port(dicom)))
     return json.loads(out)
 
 
@@ -245,7 +250,7 @@ def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
     assert status == "200", out
     assert ds.SOPInstanceUID in out
 
-    status, out = _curl(client, f"'{base_url}/dicom-web/studies?PatientName=STOW%5E{token}'", auth=admin)
+    status, out = _curl(client, f"'{base_url}/dicom-web/studies?PatientID=STOW{token}'", auth=admin)
     assert status == "200"
     found = json.loads(out)
     assert [s["0020000D"]["Value"][0] for s in found] == [ds.StudyInstanceUID]
@@ -258,7 +263,7 @@ def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
     status, _ = _curl(client, f"-H 'Accept: multipart/related; type=\"application/dicom\"' {url}", auth=admin)
     assert status == "200"
 
-    # QIDO-RS carried the patient name in its query string: the access log must not.
+    # QIDO-RS carried the patient ID in its query string: the access log must not.
     log = web.file("/var/log/nginx/access.log").content_string
     assert "/dicom-web/studies" in log
     assert token not in log
@@ -280,7 +285,7 @@ def test_requests_are_rate_limited(client, base_url):
 def declared(modality, dicom, admin):
     """The modality Orthanc declares for the modality host's address."""
     address = modality.interface.default().addresses[0]
-    out = dicom.check_output("curl -sf -u %s 'http://127.0.0.1:%s/modalities?expand'", shlex.quote(":".join(admin)), _orthanc_http_port(dicom))
+    out = dicom.check_output("curl -sf -u %s 'http://127.0.0.1:%s/modalities?expand'", ":".join(admin), str(_orthanc_http_port(dicom)))
     for name, mod in json.loads(out).items():
         if mod["Host"] == address:
             return name, mod
@@ -424,12 +429,16 @@ def test_demo_service_records_through_nginx_into_postgresql_and_redis(client, ba
 # --- A broken value leaves the running configuration in place ------------------------------------
 
 
+# The scenario's own converge playbook: it gathers what the inventory's variables need.
+PLAYBOOK = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.join(PROJECT, "molecule", "default")), "converge.yml")
+
+
 def _run_imaging(extra_vars, tags):
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", os.path.join(PROJECT, "ansible.cfg"))
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(PROJECT, ".collections"))
     return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, "playbooks", "imaging.yml"),
+        ["ansible-playbook", "-i", INVENTORY, PLAYBOOK,
          "--tags", tags, "-e", json.dumps(extra_vars)],
         capture_output=True, text=True, env=env, check=False, timeout=900,
     )
@@ -443,7 +452,7 @@ def test_broken_orthanc_value_is_rolled_back(dicom, admin):
     assert "DicomPort" in res.stdout  # Orthanc's own message names the option
     assert dicom.file("/etc/orthanc/orthanc.json").sha256sum == before
     for _ in range(30):
-        if dicom.run("curl -sf -u %s http://127.0.0.1:%s/system", shlex.quote(":".join(admin)), _orthanc_http_port(dicom)).rc == 0:
+        if dicom.run("curl -sf -u %s http://127.0.0.1:%s/system", ":".join(admin), str(_orthanc_http_port(dicom))).rc == 0:
             break
         time.sleep(2)
     else:
