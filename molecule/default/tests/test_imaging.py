@@ -110,6 +110,11 @@ def _curl(host, args, auth=None):
     return res.stdout.strip(), body
 
 
+def _status(host, args, auth=None):
+    """Run curl on host, return only the HTTP status."""
+    return _curl(host, args, auth)[0]
+
+
 def _ct_instance(patient_name, patient_id):
     """A synthetic 64x64 16-bit CT instance as DICOM Part-10 bytes, and its UIDs."""
     import io
@@ -196,9 +201,9 @@ def test_orthanc_local_facts(dicom):
 
 
 def test_rest_needs_authentication_through_nginx(client, base_url, admin, system):
-    status, _ = _curl(client, f"{base_url}/system")
+    status = _status(client, f"{base_url}/system")
     assert status == "401"
-    status, _ = _curl(client, f"{base_url}/system", auth=("admin", "wrong-password-xyz"))
+    status = _status(client, f"{base_url}/system", auth=("admin", "wrong-password-xyz"))
     assert status == "401"
     status, body = _curl(client, f"{base_url}/system", auth=admin)
     assert status == "200"
@@ -243,10 +248,11 @@ def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
     _put_file(client, "/tmp/stow-body", body)
     ctype = f'Content-Type: multipart/related; type="application/dicom"; boundary={boundary}'
 
-    status, _ = _curl(client, f"-X POST -H {shlex.quote(ctype)} --data-binary @/tmp/stow-body {base_url}/dicom-web/studies")
+    status = _status(client, f"-X POST -H {shlex.quote(ctype)} --data-binary @/tmp/stow-body {base_url}/dicom-web/studies")
     assert status == "401"
 
-    status, out = _curl(client, f"-X POST -H {shlex.quote(ctype)} -H 'Accept: application/dicom+json' --data-binary @/tmp/stow-body {base_url}/dicom-web/studies", auth=admin)
+    stow = f"-X POST -H {shlex.quote(ctype)} -H 'Accept: application/dicom+json' --data-binary @/tmp/stow-body"
+    status, out = _curl(client, f"{stow} {base_url}/dicom-web/studies", auth=admin)
     assert status == "200", out
     assert ds.SOPInstanceUID in out
 
@@ -274,7 +280,7 @@ def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
 
 def test_requests_are_rate_limited(client, base_url):
     """500 password guesses on one kept-alive connection: NGINX answers 429 once the burst is spent."""
-    urls = " ".join(f"-o /dev/null {base_url}/system" for _ in range(500))
+    urls = " ".join(f"-o /dev/null {base_url}/system" for request in range(500))
     codes = client.check_output(
         f"curl -s -w '%{{http_code}}\\n' --cacert /etc/ssl/hospital-imaging/ca.crt -u admin:guess {urls}"
     ).split()
@@ -457,12 +463,11 @@ def test_broken_orthanc_value_is_rolled_back(dicom, admin):
     assert "did not accept the new configuration" in out
     assert 'option \\"DicomPort\\" must be an integer' in out or 'option "DicomPort" must be an integer' in out
     assert dicom.file("/etc/orthanc/orthanc.json").sha256sum == before
-    for _ in range(30):
-        if dicom.run("curl -sf -u %s http://127.0.0.1:%s/system", ":".join(admin), str(_orthanc_http_port(dicom))).rc == 0:
-            break
+    deadline = time.time() + 60
+    while dicom.run("curl -sf -u %s http://127.0.0.1:%s/system", ":".join(admin), str(_orthanc_http_port(dicom))).rc != 0:
+        if time.time() > deadline:
+            pytest.fail("Orthanc did not come back on the previous configuration")
         time.sleep(2)
-    else:
-        pytest.fail("Orthanc did not come back on the previous configuration")
 
 
 def test_broken_nginx_value_is_refused(web):
