@@ -534,9 +534,12 @@ def check_tcp(host, port, expect, timeout):
 _TLS_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
 
 
-def tls_handshake(host, port, server_name, ca, version_min=None, version_max=None, timeout=5.0, verify=True):
+def tls_handshake(host, port, server_name, ca, version_min=None, version_max=None, timeout=5.0, verify=True,
+                  client_cert=None, client_key=None):
     """One TLS handshake; returns a dict with ok, version, cipher, peer subject or the error."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if client_cert:
+        ctx.load_cert_chain(client_cert, client_key)
     if verify and ca:
         ctx.load_verify_locations(cafile=ca)
         ctx.check_hostname = bool(server_name)
@@ -583,8 +586,9 @@ def client_side_refusal(attempt):
     return "NO_PROTOCOLS_AVAILABLE" in reason or "no protocols available" in reason
 
 
-def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout):
-    good = tls_handshake(host, port, server_name, ca, version_min=min_version, timeout=timeout)
+def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout, client_cert=None, client_key=None):
+    good = tls_handshake(host, port, server_name, ca, version_min=min_version, timeout=timeout,
+                         client_cert=client_cert, client_key=client_key)
     attempts = {"modern": good}
     problems = []
     if not good.get("ok"):
@@ -592,7 +596,7 @@ def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout):
     if refuse_below:
         old_max = {"1.2": "1.1", "1.3": "1.2"}.get(refuse_below)
         old = tls_handshake(host, port, server_name, ca, version_min="1.0", version_max=old_max,
-                            timeout=timeout, verify=False)
+                            timeout=timeout, verify=False, client_cert=client_cert, client_key=client_key)
         attempts["below_%s" % refuse_below] = old
         if old.get("ok"):
             problems.append("server accepted %s below TLS %s" % (old.get("version"), refuse_below))
@@ -732,3 +736,102 @@ def check_http(url, method, expect_status, headers, body, ca, timeout, username=
                   "%s %s%s answered %s %s%s" % (method, url, " with credentials" if username is not None else " without credentials",
                                                 got["status"], got["reason"], "" if ok else " (expected %s)" % "/".join(
                                                     str(s) for s in expect_status)), got)
+
+
+# --------------------------------------------------------------------------- DICOMweb round trip
+
+_LONG_VRS = ("OB", "OW", "OF", "SQ", "UT", "UN")
+
+
+def _element(group, elem, vr, value):
+    import struct
+    if isinstance(value, str):
+        raw = value.encode("ascii")
+        if len(raw) % 2:
+            raw += b"\x00" if vr == "UI" else b" "
+    else:
+        raw = value
+        if len(raw) % 2:
+            raw += b"\x00"
+    head = struct.pack("<HH", group, elem) + vr.encode("ascii")
+    if vr in _LONG_VRS:
+        return head + b"\x00\x00" + struct.pack("<I", len(raw)) + raw
+    return head + struct.pack("<H", len(raw)) + raw
+
+
+def make_uid():
+    import uuid
+    return "2.25.%d" % uuid.uuid4().int
+
+
+def synthetic_dicom(patient_id, study_uid, series_uid, sop_uid):
+    """A small Secondary Capture instance as DICOM Part 10 bytes (explicit VR little endian)."""
+    import struct
+    sc = "1.2.840.10008.5.1.4.1.1.7"
+    us = lambda v: struct.pack("<H", v)  # noqa: E731
+    meta_body = b"".join([
+        _element(0x0002, 0x0001, "OB", b"\x00\x01"),
+        _element(0x0002, 0x0002, "UI", sc),
+        _element(0x0002, 0x0003, "UI", sop_uid),
+        _element(0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1"),
+        _element(0x0002, 0x0012, "UI", "2.25.302153137123418424376812893913463437387"),
+    ])
+    meta = _element(0x0002, 0x0000, "UL", struct.pack("<I", len(meta_body))) + meta_body
+    data = b"".join([
+        _element(0x0008, 0x0016, "UI", sc),
+        _element(0x0008, 0x0018, "UI", sop_uid),
+        _element(0x0008, 0x0020, "DA", time.strftime("%Y%m%d", time.gmtime())),
+        _element(0x0008, 0x0060, "CS", "OT"),
+        _element(0x0010, 0x0010, "PN", "VALIDATION^OQ"),
+        _element(0x0010, 0x0020, "LO", patient_id),
+        _element(0x0020, 0x000D, "UI", study_uid),
+        _element(0x0020, 0x000E, "UI", series_uid),
+        _element(0x0020, 0x0013, "IS", "1"),
+        _element(0x0028, 0x0002, "US", us(1)),
+        _element(0x0028, 0x0004, "CS", "MONOCHROME2"),
+        _element(0x0028, 0x0010, "US", us(8)),
+        _element(0x0028, 0x0011, "US", us(8)),
+        _element(0x0028, 0x0100, "US", us(8)),
+        _element(0x0028, 0x0101, "US", us(8)),
+        _element(0x0028, 0x0102, "US", us(7)),
+        _element(0x0028, 0x0103, "US", us(0)),
+        _element(0x7FE0, 0x0010, "OB", bytes(bytearray(range(64)))),
+    ])
+    return b"\x00" * 128 + b"DICM" + meta + data
+
+
+def check_dicomweb(base_url, ca, timeout, username, password, patient_id="VALIDATION-OQ"):
+    """STOW-RS then WADO-RS (metadata) with credentials succeed; both without credentials get 401."""
+    study, series, sop = make_uid(), make_uid(), make_uid()
+    body = synthetic_dicom(patient_id, study, series, sop)
+    boundary = "validation-%s" % sop.rsplit(".", 1)[-1][:20]
+    multipart = (("--%s\r\nContent-Type: application/dicom\r\n\r\n" % boundary).encode() + body
+                 + ("\r\n--%s--\r\n" % boundary).encode())
+    stow_headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=%s' % boundary,
+                    "Accept": "application/dicom+json"}
+    wado_url = "%s/studies/%s/series/%s/instances/%s/metadata" % (base_url.rstrip("/"), study, series, sop)
+    stow_url = "%s/studies" % base_url.rstrip("/")
+    anon_stow = http_request(stow_url, "POST", stow_headers, multipart, ca, timeout)
+    stow = http_request(stow_url, "POST", stow_headers, multipart, ca, timeout, username, password)
+    wado = http_request(wado_url, "GET", {"Accept": "application/dicom+json"}, None, ca, timeout, username, password)
+    anon_wado = http_request(wado_url, "GET", {"Accept": "application/dicom+json"}, None, ca, timeout)
+    evidence = {"study_instance_uid": study, "sop_instance_uid": sop, "stow": stow, "wado": wado,
+                "stow_without_credentials": anon_stow, "wado_without_credentials": anon_wado}
+    actual = {"stow": stow.get("status", stow.get("error")), "wado": wado.get("status", wado.get("error")),
+              "wado_has_instance": sop in (wado.get("body_excerpt") or ""),
+              "stow_without_credentials": anon_stow.get("status", anon_stow.get("error")),
+              "wado_without_credentials": anon_wado.get("status", anon_wado.get("error"))}
+    problems = []
+    if actual["stow"] != 200:
+        problems.append("STOW-RS with credentials answered %s" % actual["stow"])
+    if actual["wado"] != 200 or not actual["wado_has_instance"]:
+        problems.append("WADO-RS metadata with credentials answered %s%s" % (
+            actual["wado"], "" if actual["wado_has_instance"] else " without the stored instance"))
+    for key in ("stow_without_credentials", "wado_without_credentials"):
+        if actual[key] != 401:
+            problems.append("%s answered %s, expected 401" % (key.replace("_", " "), actual[key]))
+    expected = {"stow": 200, "wado": 200, "wado_has_instance": True, "stow_without_credentials": 401,
+                "wado_without_credentials": 401}
+    return result("fail" if problems else "pass", expected, actual,
+                  "; ".join(problems) or "STOW-RS stored %s and WADO-RS returned it; both refused (401) without credentials" % sop,
+                  evidence)

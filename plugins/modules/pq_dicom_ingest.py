@@ -84,6 +84,22 @@ options:
   patient_id:
     description: Patient ID of the test data; default C(PQ-<UTC timestamp>).
     type: str
+  tls:
+    description: Use DICOM TLS (the archive's TLS port); the client presents O(cert_file) and O(key_file).
+    type: bool
+    default: false
+  ca_file:
+    description: CA bundle that verifies the archive's certificate.
+    type: path
+  cert_file:
+    description: Client certificate presented over DICOM TLS.
+    type: path
+  key_file:
+    description: Private key of O(cert_file).
+    type: path
+  server_hostname:
+    description: Name the archive's certificate must carry; default O(host).
+    type: str
   acse_timeout:
     description: Association timeout in seconds.
     type: float
@@ -156,6 +172,7 @@ thresholds:
 """
 
 import os
+import ssl
 import threading
 import time
 import traceback
@@ -201,8 +218,20 @@ class IngestRun(object):
         ae.network_timeout = self.p["network_timeout"]
         return ae
 
+    def _tls_args(self):
+        if not self.p["tls"]:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.p["ca_file"])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.p["cert_file"]:
+            ctx.load_cert_chain(self.p["cert_file"], self.p["key_file"])
+        return (ctx, self.p["server_hostname"] or self.p["host"])
+
     def _associate(self, context):
         ae = self._ae(context)
+        tls_args = self._tls_args()
+        if tls_args:
+            return ae.associate(self.p["host"], self.p["port"], ae_title=self.p["called_aet"], tls_args=tls_args)
         return ae.associate(self.p["host"], self.p["port"], ae_title=self.p["called_aet"])
 
     def dataset(self, series_uid, number):
@@ -394,11 +423,17 @@ def main():
             max_find_ms=dict(type="float", default=1000.0),
             min_disk_free_percent=dict(type="float", default=20.0),
             patient_id=dict(type="str"),
+            tls=dict(type="bool", default=False),
+            ca_file=dict(type="path"),
+            cert_file=dict(type="path"),
+            key_file=dict(type="path", no_log=False),
+            server_hostname=dict(type="str"),
             acse_timeout=dict(type="float", default=30.0),
             dimse_timeout=dict(type="float", default=30.0),
             network_timeout=dict(type="float", default=30.0),
         ),
         supports_check_mode=True,
+        required_together=[("cert_file", "key_file")],
     )
     if not HAS_PYNETDICOM:
         module.fail_json(msg=missing_required_lib("pynetdicom and pydicom"), exception=IMPORT_ERROR)

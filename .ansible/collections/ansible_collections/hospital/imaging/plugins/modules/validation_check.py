@@ -35,13 +35,14 @@ options:
         C(certificates) valid, chained to the CA, not expiring soon, strong keys; C(luks) LUKS2 volumes open and mounted;
         C(firewall) ufw policy and rules; C(audit_rules) audit rules present and loaded; C(time_sync) clock synchronised.
       - C(tcp) a port is open or closed; C(tls) a TLS handshake succeeds and old versions are refused;
-        C(http) an HTTP request gets the expected status; C(postgresql) TLS+password login succeeds, plaintext and a
+        C(http) an HTTP request gets the expected status; C(dicomweb) STOW-RS of a synthetic instance and WADO-RS of it
+        succeed with credentials and both get 401 without; C(postgresql) TLS+password login succeeds, plaintext and a
         wrong password are refused (uses C(psql)); C(redis) anonymous commands are refused, authenticated ones answered;
         C(audit_event) the audit trail holds events with a key.
     type: str
     required: true
     choices: [records, packages, files, services, accounts, certificates, luks, firewall, audit_rules, time_sync,
-              tcp, tls, http, postgresql, redis, audit_event]
+              tcp, tls, http, dicomweb, postgresql, redis, audit_event]
   params:
     description:
       - Parameters of the check. Unknown keys are refused.
@@ -53,17 +54,17 @@ options:
         C(default_routed), C(rules) (list of port/proto/from/action), C(closed_ports).
         C(audit_rules) C(keys), C(rules_dir).
       - C(tcp) C(host), C(port) or C(ports), C(state) (open or closed). C(tls) C(host), C(port), C(server_name), C(ca),
-        C(min_version), C(refuse_below). C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
-        C(authenticate). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
+        C(min_version), C(refuse_below), C(client_cert), C(client_key) (for servers that require a client certificate). C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
+        C(authenticate). C(dicomweb) C(url) (DICOMweb base), C(ca). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
         C(redis) C(host), C(port), C(server_name), C(ca). C(audit_event) C(key), C(since).
       - Every check takes C(timeout) (seconds).
     type: dict
     default: {}
   username:
-    description: User name for C(http) (basic auth when C(authenticate) is true), C(postgresql) and C(redis) checks.
+    description: User name for C(http) (basic auth when C(authenticate) is true), C(dicomweb), C(postgresql) and C(redis) checks.
     type: str
   password:
-    description: Password for C(http), C(postgresql) and C(redis) checks.
+    description: Password for C(http), C(dicomweb), C(postgresql) and C(redis) checks.
     type: str
   waivers:
     description: Waivers given by the inventory, each with C(id), C(requirement) and a non-empty C(reason).
@@ -190,13 +191,15 @@ SPECS = {
                 ports={"type": "list", "elements": "int"},
                 state={"type": "str", "default": "open", "choices": ["open", "closed"]}),
     "tls": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "required": True},
-                server_name={"type": "str"}, ca={"type": "path"},
+                server_name={"type": "str"}, ca={"type": "path"}, client_cert={"type": "path"},
+                client_key={"type": "path"},
                 min_version={"type": "str", "default": "1.2", "choices": _TLS_CHOICES},
                 refuse_below={"type": "str", "choices": _TLS_CHOICES}),
     "http": dict(_T, url={"type": "str", "required": True}, method={"type": "str", "default": "GET"},
                  status={"type": "list", "elements": "int", "default": [200]},
                  headers={"type": "dict", "default": {}}, body={"type": "str"}, ca={"type": "path"},
                  authenticate={"type": "bool", "default": False}),
+    "dicomweb": dict(_T, url={"type": "str", "required": True}, ca={"type": "path"}),
     "postgresql": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6432},
                        dbname={"type": "str", "required": True}, server_name={"type": "str"}, ca={"type": "path"}),
     "redis": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6380},
@@ -263,12 +266,16 @@ class ValidationCheck(object):
             return combine([vc.check_tcp(p["host"], port, p["state"], p["timeout"]) for port in ports])
         if check == "tls":
             return vc.check_tls(p["host"], p["port"], p["server_name"], p["ca"], p["min_version"], p["refuse_below"],
-                                p["timeout"])
+                                p["timeout"], client_cert=p["client_cert"], client_key=p["client_key"])
         if check == "http":
             if p["authenticate"] and (not user or pw is None):
                 self.module.fail_json(msg="authenticate needs username and password")
             return vc.check_http(p["url"], p["method"], p["status"], p["headers"], p["body"], p["ca"], p["timeout"],
                                  user if p["authenticate"] else None, pw if p["authenticate"] else None)
+        if check == "dicomweb":
+            if not user or pw is None:
+                self.module.fail_json(msg="the dicomweb check needs username and password")
+            return vc.check_dicomweb(p["url"], p["ca"], p["timeout"], user, pw)
         if check == "postgresql":
             if not user or pw is None:
                 self.module.fail_json(msg="the postgresql check needs username and password")
