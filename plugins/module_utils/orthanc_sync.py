@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: hospital.imaging contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Declare a named collection of Orthanc objects (modalities, peers) idempotently:
+read everything once, compare, and write only the differences."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+
+
+def name_errors(name):
+    if name is None or name == '':
+        return ['has no name']
+    if not NAME_RE.match(str(name)):
+        return ['name %r must be 1-64 characters from letters, digits, ".", "_" and "-", starting with a letter '
+                'or digit (it is part of Orthanc\'s REST path)' % (name,)]
+    return []
+
+
+def entry_label(kind, index, entry):
+    parts = []
+    if entry.get('name'):
+        parts.append('name %r' % entry['name'])
+    if entry.get('aet') is not None:
+        parts.append('AET %r' % entry['aet'])
+    return '%s[%d]%s' % (kind, index, ' (%s)' % ', '.join(parts) if parts else '')
+
+
+def plan(existing, desired, purge, compare_keys, defaults=None):
+    """Compute the actions that turn ``existing`` into ``desired``.
+
+    existing: name -> current Orthanc representation (dict)
+    desired: list of dict(name, state, payload) in input order
+    compare_keys: keys of the payload that decide whether an update is needed
+    defaults: values assumed when Orthanc's answer lacks a key (older versions)
+    Returns a list of actions: dict(action, name, before, after, payload, changes).
+    """
+    defaults = defaults or {}
+    actions = []
+    named = set()
+    for item in desired:
+        name = item['name']
+        named.add(name)
+        current = existing.get(name)
+        if item['state'] == 'absent':
+            if current is not None:
+                actions.append(dict(action='delete', name=name, before=current, after=None, payload=None, changes=[]))
+            continue
+        payload = item['payload']
+        if current is None:
+            actions.append(dict(action='create', name=name, before=None, after=payload, payload=payload,
+                                changes=sorted(k for k in compare_keys if k in payload)))
+            continue
+        changes = []
+        for key in compare_keys:
+            if key not in payload:
+                continue
+            have = current.get(key, defaults.get(key))
+            if have != payload[key]:
+                changes.append(key)
+        if item.get('force_update'):
+            changes.append('Password')
+        if changes:
+            before = dict((k, current.get(k, defaults.get(k))) for k in compare_keys if k in payload)
+            actions.append(dict(action='update', name=name, before=before, after=payload, payload=payload,
+                                changes=changes))
+    if purge:
+        for name in sorted(existing):
+            if name not in named:
+                actions.append(dict(action='delete', name=name, before=existing[name], after=None, payload=None,
+                                    changes=[]))
+    return actions
+
+
+def apply(client, collection, actions):
+    """Write the actions through the REST API (PUT to create/update, DELETE to remove)."""
+    for action in actions:
+        path = client.path(collection, action['name'])
+        if action['action'] == 'delete':
+            client.delete(path)
+        else:
+            client.put(path, action['payload'])
+
+
+def public_action(action):
+    """What a module returns for an action: no payload, no secret."""
+    result = dict(action=action['action'], name=action['name'])
+    if action['changes']:
+        result['changes'] = action['changes']
+    return result
+
+
+def diff_for(kind, action, secret_keys=()):
+    def clean(value):
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return dict((k, ('********' if k in secret_keys else v)) for k, v in value.items())
+        return dict(value=value)
+    return dict(before_header='%s %s' % (kind, action['name']), after_header='%s %s' % (kind, action['name']),
+                before=clean(action['before']), after=clean(action['after']))
+
+
+def summarize(actions, desired):
+    """Counts for the module result: created, updated, deleted, unchanged (declared present, nothing to do)."""
+    touched = set(a['name'] for a in actions)
+    return dict(
+        created=sum(1 for a in actions if a['action'] == 'create'),
+        updated=sum(1 for a in actions if a['action'] == 'update'),
+        deleted=sum(1 for a in actions if a['action'] == 'delete'),
+        unchanged=sum(1 for d in desired if d['state'] == 'present' and d['name'] not in touched),
+    )
