@@ -415,7 +415,7 @@ def check_certificate(cert, ca, min_days, rsa_bits, ec_bits, run, key=None):
     return result("fail" if problems else "pass", expected, actual, "; ".join(problems) or "%s valid" % cert, evidence)
 
 
-def check_luks(devices, run):
+def check_luks(devices, run, require_open=True):
     if not devices:
         return result("not_applicable", [], [], "no encrypted data volumes recorded on this host")
     actual, problems = [], []
@@ -437,16 +437,45 @@ def check_luks(devices, run):
                 problems.append("%s is LUKS%s, expected LUKS2" % (path, item["luks_version"]))
         if name:
             item["open"] = os.path.exists(os.path.join("/dev/mapper", name))
-            if not item["open"]:
+            if require_open and not item["open"]:
                 problems.append("%s is not open as /dev/mapper/%s" % (path, name))
         mount = dev.get("mount") or dev.get("mountpoint")
         if mount:
             item["mounted"] = os.path.ismount(mount)
-            if not item["mounted"]:
+            if require_open and not item["mounted"]:
                 problems.append("%s is not mounted" % mount)
         actual.append(item)
-    return result("fail" if problems else "pass", devices, actual,
-                  "; ".join(problems) or "%d LUKS2 volume(s) open and mounted" % len(devices), {"volumes": actual})
+    return result("fail" if problems else "pass", {"volumes": devices, "open_and_mounted": require_open}, actual,
+                  "; ".join(problems) or "%d LUKS2 volume(s)%s" % (len(devices), " open and mounted" if require_open else ""),
+                  {"volumes": actual})
+
+
+def read_sysctl(key, proc="/proc/sys"):
+    try:
+        with open(os.path.join(proc, key.replace(".", "/"))) as handle:
+            return " ".join(handle.read().split())
+    except (IOError, OSError):
+        return None
+
+
+def compare_sysctl(expected, actual):
+    problems = []
+    for key in sorted(expected):
+        want = " ".join(str(expected[key]).split())
+        if actual.get(key) is None:
+            problems.append("%s: not readable" % key)
+        elif actual[key] != want:
+            problems.append("%s = %s, expected %s" % (key, actual[key], want))
+    return problems
+
+
+def check_sysctl(expected, reader=read_sysctl):
+    if not expected:
+        return result("not_applicable", {}, {}, "no kernel parameters recorded on this host")
+    actual = dict((key, reader(key)) for key in expected)
+    problems = compare_sysctl(expected, actual)
+    return result("fail" if problems else "pass", expected, actual,
+                  "; ".join(problems) or "%d kernel parameter(s) as recorded" % len(expected), {"proc_sys": actual})
 
 
 def check_firewall(expected, run):

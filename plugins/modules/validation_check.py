@@ -32,7 +32,8 @@ options:
       - C(records) every expected role record is present; C(packages) installed versions equal the recorded ones;
         C(files) managed files exist with recorded owner, group and mode (SHA-256 returned);
         C(services) enabled and active; C(accounts) service users and groups exist;
-        C(certificates) valid, chained to the CA, not expiring soon, strong keys; C(luks) LUKS2 volumes open and mounted;
+        C(certificates) valid, chained to the CA, not expiring soon, strong keys; C(luks) LUKS2 volumes (open and mounted unless C(require_open) is false);
+        C(sysctl) kernel parameters have the recorded values;
         C(firewall) ufw policy and rules; C(audit_rules) audit rules present and loaded; C(time_sync) clock synchronised.
       - C(tcp) a port is open or closed; C(tls) a TLS handshake succeeds and old versions are refused;
         C(http) an HTTP request gets the expected status; C(dicomweb) STOW-RS of a synthetic instance and WADO-RS of it
@@ -41,7 +42,7 @@ options:
         C(audit_event) the audit trail holds events with a key.
     type: str
     required: true
-    choices: [records, packages, files, services, accounts, certificates, luks, firewall, audit_rules, time_sync,
+    choices: [records, packages, files, services, accounts, certificates, luks, sysctl, firewall, audit_rules, time_sync,
               tcp, tls, http, dicomweb, postgresql, redis, audit_event]
   params:
     description:
@@ -50,7 +51,8 @@ options:
         C(files) C(files) (list of path/owner/group/mode; default all recorded). C(services) C(services) (list).
         C(accounts) C(users), C(groups) (lists; default the owners of managed files and the record's C(users)/C(groups)).
         C(certificates) C(certificates) (list of path/ca/key), C(min_days), C(min_rsa_bits), C(min_ec_bits).
-        C(luks) C(devices) (list of device/name/mount). C(firewall) C(default_incoming), C(default_outgoing),
+        C(luks) C(devices) (list of device/name/mount), C(require_open).
+        C(sysctl) C(values) (dict; default the os_hardening record's C(sysctl)). C(firewall) C(default_incoming), C(default_outgoing),
         C(default_routed), C(rules) (list of port/proto/from/action), C(closed_ports).
         C(audit_rules) C(keys), C(rules_dir).
       - C(tcp) C(host), C(port) or C(ports), C(state) (open or closed). C(tls) C(host), C(port), C(server_name), C(ca),
@@ -181,7 +183,8 @@ SPECS = {
     "accounts": {"users": {"type": "list", "elements": "str"}, "groups": {"type": "list", "elements": "str"}},
     "certificates": {"certificates": {"type": "list", "elements": "dict"}, "min_days": {"type": "int", "default": 30},
                      "min_rsa_bits": {"type": "int", "default": 2048}, "min_ec_bits": {"type": "int", "default": 256}},
-    "luks": {"devices": {"type": "list", "elements": "dict"}},
+    "luks": {"devices": {"type": "list", "elements": "dict"}, "require_open": {"type": "bool", "default": True}},
+    "sysctl": {"values": {"type": "dict"}},
     "firewall": {"default_incoming": {"type": "str", "default": "deny"}, "default_outgoing": {"type": "str"},
                  "default_routed": {"type": "str"}, "rules": {"type": "list", "elements": "dict", "default": []},
                  "closed_ports": {"type": "list", "elements": "int", "default": []}},
@@ -248,7 +251,12 @@ class ValidationCheck(object):
             if devices is None:
                 rec = self.records.get("disk_encryption") or {}
                 devices = rec.get("volumes") or rec.get("luks_devices") or []
-            return vc.check_luks(devices, self.run_cmd)
+            return vc.check_luks(devices, self.run_cmd, require_open=p["require_open"])
+        if check == "sysctl":
+            values = p["values"]
+            if values is None:
+                values = (self.records.get("os_hardening") or {}).get("sysctl") or {}
+            return vc.check_sysctl(values)
         if check == "firewall":
             return vc.check_firewall(p, self.run_cmd)
         if check == "audit_rules":

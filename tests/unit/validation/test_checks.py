@@ -277,7 +277,7 @@ def test_module_checks_files_and_applies_a_role_waiver(tmp_path, run_module):
     me = vc.stat_file(str(conf))
     record = {"packages": {}, "services": [], "files": [{"path": str(conf), "owner": me["owner"], "group": me["group"],
                                                            "mode": "0600"}],
-              "waivers": [{"id": "w", "requirement": "IQ-TIME-001", "reason": "container clock"}]}
+              "waivers": [{"id": "w", "requirement": "IQ-OSH-TIME", "reason": "container clock"}]}
     (facts / "imaging_app.fact").write_text(json.dumps(record))
     res = run_module(validation_check, {"requirement": "IQ-FILE-001", "check": "files", "facts_dir": str(facts)})
     assert res.rc == 0 and res["changed"] is False and res["status"] == "fail"
@@ -285,7 +285,7 @@ def test_module_checks_files_and_applies_a_role_waiver(tmp_path, run_module):
     os.chmod(str(conf), 0o600)
     res = run_module(validation_check, {"requirement": "IQ-FILE-001", "check": "files", "facts_dir": str(facts)})
     assert res["status"] == "pass" and len(res["actual"][0]["sha256"]) == 64
-    res = run_module(validation_check, {"requirement": "IQ-TIME-001", "check": "time_sync", "facts_dir": str(facts)})
+    res = run_module(validation_check, {"requirement": "IQ-OSH-TIME", "check": "time_sync", "facts_dir": str(facts)})
     assert res["status"] in ("pass", "waived")
     if res["status"] == "waived":
         assert res["waiver"]["reason"] == "container clock"
@@ -301,3 +301,34 @@ def test_module_checks_files_and_applies_a_role_waiver(tmp_path, run_module):
 def test_module_fails_only_on_bad_arguments(args, message, run_module):
     res = run_module(validation_check, dict({"requirement": "OQ-X-001"}, **args))
     assert res.failed and message in res["msg"]
+
+
+@pytest.mark.parametrize("expected,actual,problems", [
+    ({"kernel.kptr_restrict": "2"}, {"kernel.kptr_restrict": "2"}, []),
+    ({"kernel.kptr_restrict": 2}, {"kernel.kptr_restrict": "1"}, ["kernel.kptr_restrict = 1, expected 2"]),
+    ({"net.ipv4.ip_local_port_range": "32768  60999"}, {"net.ipv4.ip_local_port_range": "32768 60999"}, []),
+    ({"kernel.x": "1"}, {"kernel.x": None}, ["kernel.x: not readable"]),
+])
+def test_compare_sysctl(expected, actual, problems):
+    assert vc.compare_sysctl(expected, actual) == problems
+
+
+def test_sysctl_check_reads_proc(tmp_path):
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "kptr_restrict").write_text("2\n")
+    reader = lambda key: vc.read_sysctl(key, proc=str(tmp_path))  # noqa: E731
+    assert vc.check_sysctl({"kernel.kptr_restrict": "2"}, reader)["status"] == "pass"
+    assert vc.check_sysctl({"kernel.kptr_restrict": "1"}, reader)["status"] == "fail"
+    assert vc.check_sysctl({}, reader)["status"] == "not_applicable"
+
+
+@pytest.mark.parametrize("require_open,status", [(False, "pass"), (True, "fail")])
+def test_luks_check_separates_format_from_open(require_open, status):
+    dumps = {("cryptsetup", "isLuks"): (0, "", ""), ("cryptsetup", "luksDump"): (0, "Version:       \t2\ncipher: aes-xts-plain64\n", "")}
+
+    def run(argv, environ_update=None):
+        return dumps[tuple(argv[:2])]
+    res = vc.check_luks([{"device": "/var/lib/x.luks", "name": "no-such-mapping", "mount": "/no/such/mount"}], run,
+                        require_open=require_open)
+    assert res["status"] == status
+    assert res["actual"][0]["luks_version"] == 2 and res["actual"][0]["open"] is False
