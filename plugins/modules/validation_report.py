@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +16,7 @@ description:
   - Writes a run directory with C(report.json), C(report.html), C(junit.xml), one evidence file per check
     result and C(manifest.sha256) holding the SHA-256 of every file; optionally signs the manifest with
     C(ssh-keygen -Y sign) (C(manifest.sha256.sig)) and points a C(latest) symbolic link at the run.
-  - Meant to run on the controller (C(delegate_to: localhost), C(run_once: true)).
+  - Meant to run on the controller (C(delegate_to=localhost), C(run_once=true)).
   - The report is always written; the verdict is C(FAIL) when any requirement in scope failed, errored
     or has no result. The module itself fails only when it cannot write the report.
 options:
@@ -57,13 +57,14 @@ options:
     description: A symbolic link to point at the new run directory (for example C(reports/latest)).
     type: path
 author:
-  - hospital.imaging contributors
+  - hospital.imaging contributors (@hospital-imaging)
 attributes:
   check_mode:
     support: none
     description: The report is evidence of a run; in check mode nothing is written.
   diff_mode:
     support: none
+    description: Nothing on the host is changed, so there is nothing to compare.
 """
 
 EXAMPLES = r"""

@@ -28,7 +28,7 @@ def run():
     argv = ["ansible-playbook", "-i", inventory, os.path.join(PROJECT, "playbooks", "validate.yml"),
             "-e", "validation_fail_on_verdict=false", "-e", "validation_report_root=%s" % REPORTS]
     proc = subprocess.run(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=1800)
+                          universal_newlines=True, timeout=1800, check=False)
     assert proc.returncode == 0, proc.stdout[-6000:]
     run_dir = os.path.realpath(os.path.join(REPORTS, "latest"))
     with open(os.path.join(run_dir, "report.json")) as handle:
@@ -113,7 +113,7 @@ def test_report_files_and_manifest(run):
         assert 'id="req-%s"' % req["id"] in html
     suites = ET.parse(os.path.join(run_dir, "junit.xml")).getroot()
     assert suites.findall(".//failure") == [] and suites.findall(".//error") == []
-    verify = subprocess.run([sys.executable, os.path.join(PROJECT, "scripts", "report-verify"), run_dir],
+    verify = subprocess.run([os.path.join(PROJECT, "scripts", "report-verify"), run_dir], check=False,
                             stdout=subprocess.PIPE, universal_newlines=True)
     assert verify.returncode == 0 and "VERIFIED" in verify.stdout
     assert report["run"]["collection"]["git_commit"] and report["run"]["hosts"]

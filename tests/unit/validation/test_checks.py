@@ -17,7 +17,8 @@ from ansible_collections.hospital.imaging.plugins.modules import validation_chec
 def local_run(argv, environ_update=None):
     env = dict(os.environ, **(environ_update or {}))
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                              check=False)
     except OSError as exc:
         return 127, "", str(exc)
     return proc.returncode, proc.stdout, proc.stderr
@@ -275,8 +276,8 @@ def test_module_checks_files_and_applies_a_role_waiver(tmp_path, run_module):
     conf.write_text("x")
     os.chmod(str(conf), 0o644)
     me = vc.stat_file(str(conf))
-    record = {"packages": {}, "services": [], "files": [{"path": str(conf), "owner": me["owner"], "group": me["group"],
-                                                           "mode": "0600"}],
+    files = [{"path": str(conf), "owner": me["owner"], "group": me["group"], "mode": "0600"}]
+    record = {"packages": {}, "services": [], "files": files,
               "waivers": [{"id": "w", "requirement": "IQ-OSH-TIME", "reason": "container clock"}]}
     (facts / "imaging_app.fact").write_text(json.dumps(record))
     res = run_module(validation_check, {"requirement": "IQ-FILE-001", "check": "files", "facts_dir": str(facts)})
@@ -316,7 +317,9 @@ def test_compare_sysctl(expected, actual, problems):
 def test_sysctl_check_reads_proc(tmp_path):
     (tmp_path / "kernel").mkdir()
     (tmp_path / "kernel" / "kptr_restrict").write_text("2\n")
-    reader = lambda key: vc.read_sysctl(key, proc=str(tmp_path))  # noqa: E731
+
+    def reader(key):
+        return vc.read_sysctl(key, proc=str(tmp_path))
     assert vc.check_sysctl({"kernel.kptr_restrict": "2"}, reader)["status"] == "pass"
     assert vc.check_sysctl({"kernel.kptr_restrict": "1"}, reader)["status"] == "fail"
     assert vc.check_sysctl({}, reader)["status"] == "not_applicable"

@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -166,7 +165,7 @@ def test_one_changed_evidence_byte_fails_verification(tmp_path, project_root):
     flip_one_byte(evidence)
     res = vr.verify_run_dir(run_dir)
     assert res["ok"] is False and res["changed"] == [report["results"][0]["evidence_file"]]
-    cli = subprocess.run([sys.executable, os.path.join(project_root, "scripts", "report-verify"), run_dir],
+    cli = subprocess.run([os.path.join(project_root, "scripts", "report-verify"), run_dir], check=False,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert cli.returncode == 1
     assert "CHANGED " + report["results"][0]["evidence_file"] in cli.stdout and "NOT VERIFIED" in cli.stdout
@@ -207,9 +206,9 @@ def test_signed_manifest_verifies_and_detects_tampering(tmp_path, project_root):
         handle.write(vr.manifest_text(entries))
     res = vr.verify_run_dir(run_dir, allowed_signers=str(allowed), identity="qa@hospital")
     assert res["changed"] == [] and res["signature"]["ok"] is False and res["ok"] is False
-    cli = subprocess.run([sys.executable, os.path.join(project_root, "scripts", "report-verify"), run_dir,
+    cli = subprocess.run([os.path.join(project_root, "scripts", "report-verify"), run_dir,
                           "--allowed-signers", str(allowed), "--identity", "qa@hospital"],
-                         stdout=subprocess.PIPE, universal_newlines=True)
+                         stdout=subprocess.PIPE, universal_newlines=True, check=False)
     assert cli.returncode == 1 and "SIGNATURE BAD" in cli.stdout
 
 

@@ -19,7 +19,7 @@ def chromium(url, screenshot=None, dump_dom=False):
     argv += ["--screenshot=%s" % screenshot] if screenshot else []
     argv += ["--dump-dom"] if dump_dom else []
     proc = subprocess.run(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          timeout=120)
+                          timeout=120, check=False)
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return proc, console
 
