@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hospital.imaging contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: validation_check
+short_description: Run one read-only IQ or OQ check on a host and return its evidence
+version_added: "0.1.0"
+description:
+  - Runs one installation (IQ) or operational (OQ) qualification check named by O(check) and returns
+    a result record (status, expected, actual, message, evidence) for the validation report.
+  - IQ checks compare the live host against the records the roles left in
+    C(/etc/ansible/facts.d/imaging_<role>.fact) (packages, managed files, services, waivers).
+  - A failing check is not a module failure; the module fails only on bad arguments.
+    A waiver naming O(requirement), written by a role or given in O(waivers), turns a failing
+    result into C(waived) with its reason.
+  - The module never changes the host.
+options:
+  requirement:
+    description: The requirement ID this check proves (for example C(IQ-PKG-001)); used to find waivers.
+    type: str
+    required: true
+  check:
+    description:
+      - The check to run.
+      - C(records) every expected role record is present; C(packages) installed versions equal the recorded ones;
+        C(files) managed files exist with recorded owner, group and mode (SHA-256 returned);
+        C(services) enabled and active; C(accounts) service users and groups exist;
+        C(certificates) valid, chained to the CA, not expiring soon, strong keys; C(luks) LUKS2 volumes (open and mounted unless C(require_open) is false);
+        C(sysctl) kernel parameters have the recorded values;
+        C(firewall) ufw policy and rules; C(audit_rules) audit rules present and loaded; C(time_sync) clock synchronised.
+      - C(tcp) a port is open or closed; C(tls) a TLS handshake succeeds and old versions are refused;
+        C(http) an HTTP request gets the expected status; C(dicomweb) STOW-RS of a synthetic instance and WADO-RS of it
+        succeed with credentials and both get 401 without; C(postgresql) TLS+password login succeeds, plaintext and a
+        wrong password are refused (uses C(psql)); C(redis) anonymous commands are refused, authenticated ones answered;
+        C(audit_event) the audit trail holds events with a key.
+    type: str
+    required: true
+    choices: [records, packages, files, services, accounts, certificates, luks, sysctl, firewall, audit_rules, time_sync,
+              tcp, tls, http, dicomweb, postgresql, redis, audit_event]
+  params:
+    description:
+      - Parameters of the check. Unknown keys are refused.
+      - C(records) C(roles) (list). C(packages) C(packages) (dict name to version; default all recorded).
+        C(files) C(files) (list of path/owner/group/mode; default all recorded). C(services) C(services) (list).
+        C(accounts) C(users), C(groups) (lists; default the owners of managed files and the record's C(users)/C(groups)).
+        C(certificates) C(certificates) (list of path/ca/key), C(min_days), C(min_rsa_bits), C(min_ec_bits).
+        C(luks) C(devices) (list of device/name/mount), C(require_open).
+        C(sysctl) C(values) (dict; default the os_hardening record's C(sysctl)). C(firewall) C(default_incoming), C(default_outgoing),
+        C(default_routed), C(rules) (list of port/proto/from/action), C(closed_ports).
+        C(audit_rules) C(keys), C(rules_dir).
+      - C(tcp) C(host), C(port) or C(ports), C(state) (open or closed). C(tls) C(host), C(port), C(server_name), C(ca),
+        C(min_version), C(refuse_below), C(client_cert), C(client_key) (for servers that require a client certificate).
+        C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
+        C(authenticate). C(dicomweb) C(url) (DICOMweb base), C(ca). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
+        C(redis) C(host), C(port), C(server_name), C(ca). C(audit_event) C(key), C(since).
+      - Every check takes C(timeout) (seconds).
+    type: dict
+    default: {}
+  username:
+    description: User name for C(http) (basic auth when C(authenticate) is true), C(dicomweb), C(postgresql) and C(redis) checks.
+    type: str
+  password:
+    description: Password for C(http), C(dicomweb), C(postgresql) and C(redis) checks.
+    type: str
+  waivers:
+    description: Waivers given by the inventory, each with C(id), C(requirement) and a non-empty C(reason).
+    type: list
+    elements: dict
+    default: []
+  facts_dir:
+    description: Where the roles' local fact files are.
+    type: path
+    default: /etc/ansible/facts.d
+author:
+  - hospital.imaging contributors (@hospital-imaging)
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing on the host is changed, so there is nothing to compare.
+notes:
+  - The C(certificates) check needs the C(openssl) command, C(luks) needs C(cryptsetup), C(firewall) needs C(ufw),
+    C(audit_rules) and C(audit_event) need C(auditctl)/C(ausearch), C(postgresql) needs C(psql).
+"""
+
+EXAMPLES = r"""
+- name: Compare installed packages with the versions recorded at install
+  hospital.imaging.validation_check:
+    requirement: IQ-PKG-001
+    check: packages
+  register: validation_packages
+
+- name: Refuse TLS below 1.2 on the DICOMweb front door
+  hospital.imaging.validation_check:
+    requirement: OQ-TLS-001
+    check: tls
+    params:
+      host: 127.0.0.1
+      port: 443
+      server_name: sandbox.imaging.test
+      ca: /etc/ssl/hospital-imaging/ca.crt
+      refuse_below: "1.2"
+
+- name: Expect 401 from QIDO-RS without credentials
+  hospital.imaging.validation_check:
+    requirement: OQ-WEB-002
+    check: http
+    params:
+      url: https://sandbox.imaging.test/dicom-web/studies
+      status: [401]
+      ca: /etc/ssl/hospital-imaging/ca.crt
+"""
+
+RETURN = r"""
+requirement:
+  description: The requirement ID the check proves.
+  returned: always
+  type: str
+  sample: IQ-PKG-001
+check:
+  description: The check that ran.
+  returned: always
+  type: str
+  sample: packages
+status:
+  description: C(pass), C(fail), C(waived), C(error) (the check could not decide) or C(not_applicable).
+  returned: always
+  type: str
+  sample: pass
+expected:
+  description: What the requirement expects, as the check understood it.
+  returned: always
+  type: raw
+  sample: {"postgresql-15": "15.14-0+deb12u1"}
+actual:
+  description: What the check observed.
+  returned: always
+  type: raw
+  sample: {"postgresql-15": "15.14-0+deb12u1"}
+message:
+  description: One-line finding.
+  returned: always
+  type: str
+  sample: 3 package(s) installed at the recorded version
+evidence:
+  description: Raw observations (command output, stat results, handshake details).
+  returned: always
+  type: dict
+  sample: {"installed": {"postgresql-15": "15.14-0+deb12u1"}}
+waiver:
+  description: The waiver applied (id, reason, source), when the result is C(waived).
+  returned: when waived
+  type: dict
+  sample: {"id": "auditd-load-rules", "reason": "the kernel refuses audit netlink in a container", "source": "role auditd"}
+duration_s:
+  description: Seconds the check took.
+  returned: always
+  type: float
+  sample: 0.12
+"""
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_checks as vc
+
+_T = {"timeout": {"type": "float", "default": 5.0}}
+_TLS_CHOICES = ["1.0", "1.1", "1.2", "1.3"]
+SPECS = {
+    "records": {"roles": {"type": "list", "elements": "str", "default": []}},
+    "packages": {"packages": {"type": "dict"}},
+    "files": {"files": {"type": "list", "elements": "dict"}},
+    "services": {"services": {"type": "list", "elements": "str"}},
+    "accounts": {"users": {"type": "list", "elements": "str"}, "groups": {"type": "list", "elements": "str"}},
+    "certificates": {"certificates": {"type": "list", "elements": "dict"}, "min_days": {"type": "int", "default": 30},
+                     "min_rsa_bits": {"type": "int", "default": 2048}, "min_ec_bits": {"type": "int", "default": 256}},
+    "luks": {"devices": {"type": "list", "elements": "dict"}, "require_open": {"type": "bool", "default": True}},
+    "sysctl": {"values": {"type": "dict"}},
+    "firewall": {"default_incoming": {"type": "str", "default": "deny"}, "default_outgoing": {"type": "str"},
+                 "default_routed": {"type": "str"}, "rules": {"type": "list", "elements": "dict", "default": []},
+                 "closed_ports": {"type": "list", "elements": "int", "default": []}},
+    "audit_rules": {"keys": {"type": "list", "elements": "str"}, "rules_dir": {"type": "path", "default": "/etc/audit/rules.d"}},
+    "time_sync": {},
+    "tcp": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int"},
+                ports={"type": "list", "elements": "int"},
+                state={"type": "str", "default": "open", "choices": ["open", "closed"]}),
+    "tls": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "required": True},
+                server_name={"type": "str"}, ca={"type": "path"}, client_cert={"type": "path"},
+                client_key={"type": "path"},
+                min_version={"type": "str", "default": "1.2", "choices": _TLS_CHOICES},
+                refuse_below={"type": "str", "choices": _TLS_CHOICES}),
+    "http": dict(_T, url={"type": "str", "required": True}, method={"type": "str", "default": "GET"},
+                 status={"type": "list", "elements": "int", "default": [200]},
+                 headers={"type": "dict", "default": {}}, body={"type": "str"}, ca={"type": "path"},
+                 authenticate={"type": "bool", "default": False}),
+    "dicomweb": dict(_T, url={"type": "str", "required": True}, ca={"type": "path"}),
+    "postgresql": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6432},
+                       dbname={"type": "str", "required": True}, server_name={"type": "str"}, ca={"type": "path"}),
+    "redis": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6380},
+                  server_name={"type": "str"}, ca={"type": "path"}),
+    "audit_event": {"key": {"type": "str", "required": True}, "since": {"type": "str", "default": "today"}},
+}
+
+
+class ValidationCheck(object):
+    def __init__(self, module):
+        self.module = module
+        self.records, self.record_errors = vc.load_role_records(module.params["facts_dir"])
+
+    def run_cmd(self, argv, environ_update=None):
+        if not self.module.get_bin_path(argv[0]):
+            return 127, "", "%s: command not found" % argv[0]
+        rc, out, err = self.module.run_command(argv, environ_update=environ_update)
+        return rc, out, err
+
+    def execute(self, check, p):
+        pw = self.module.params["password"]
+        user = self.module.params["username"]
+        if check == "records":
+            return vc.check_records(self.records, self.record_errors, p["roles"])
+        if check == "packages":
+            return vc.check_packages(p["packages"] if p["packages"] is not None else vc.merged(self.records, "packages") or {},
+                                     self.run_cmd)
+        if check == "files":
+            return vc.check_files(p["files"] if p["files"] is not None else vc.merged(self.records, "files") or [])
+        if check == "services":
+            return vc.check_services(p["services"] if p["services"] is not None else
+                                     sorted(set(vc.merged(self.records, "services") or [])), self.run_cmd)
+        if check == "accounts":
+            users, groups = self.default_accounts()
+            return vc.check_accounts(p["users"] if p["users"] is not None else users,
+                                     p["groups"] if p["groups"] is not None else groups)
+        if check == "certificates":
+            certs = p["certificates"] if p["certificates"] is not None else self.default_certificates()
+            if not certs:
+                return vc.result("not_applicable", [], [], "no certificates recorded on this host")
+            parts = [vc.check_certificate(c["path"], c.get("ca") or c.get("ca_path"), p["min_days"], p["min_rsa_bits"], p["min_ec_bits"],
+                                          self.run_cmd, key=c.get("key") or c.get("key_path")) for c in certs]
+            return combine(parts)
+        if check == "luks":
+            devices = p["devices"]
+            if devices is None:
+                rec = self.records.get("disk_encryption") or {}
+                devices = rec.get("volumes") or rec.get("luks_devices") or []
+            return vc.check_luks(devices, self.run_cmd, require_open=p["require_open"])
+        if check == "sysctl":
+            values = p["values"]
+            if values is None:
+                values = (self.records.get("os_hardening") or {}).get("sysctl") or {}
+            return vc.check_sysctl(values)
+        if check == "firewall":
+            return vc.check_firewall(p, self.run_cmd)
+        if check == "audit_rules":
+            keys = p["keys"]
+            if keys is None:
+                rec = self.records.get("auditd") or {}
+                keys = rec.get("keys") or rec.get("audit_keys") or []
+            return vc.check_audit_rules(keys, p["rules_dir"], self.run_cmd)
+        if check == "time_sync":
+            return vc.check_time_sync(self.run_cmd)
+        if check == "tcp":
+            ports = list(p["ports"] or []) + ([p["port"]] if p["port"] else [])
+            if not ports:
+                self.module.fail_json(msg="the tcp check needs port or ports")
+            return combine([vc.check_tcp(p["host"], port, p["state"], p["timeout"]) for port in ports])
+        if check == "tls":
+            return vc.check_tls(p["host"], p["port"], p["server_name"], p["ca"], p["min_version"], p["refuse_below"],
+                                p["timeout"], client_cert=p["client_cert"], client_key=p["client_key"])
+        if check == "http":
+            if p["authenticate"] and (not user or pw is None):
+                self.module.fail_json(msg="authenticate needs username and password")
+            return vc.check_http(p["url"], p["method"], p["status"], p["headers"], p["body"], p["ca"], p["timeout"],
+                                 user if p["authenticate"] else None, pw if p["authenticate"] else None)
+        if check == "dicomweb":
+            if not user or pw is None:
+                self.module.fail_json(msg="the dicomweb check needs username and password")
+            return vc.check_dicomweb(p["url"], p["ca"], p["timeout"], user, pw)
+        if check == "postgresql":
+            if not user or pw is None:
+                self.module.fail_json(msg="the postgresql check needs username and password")
+            return vc.check_postgresql(p["host"], p["port"], p["dbname"], user, pw, p["ca"], p["server_name"],
+                                       self.run_cmd, p["timeout"])
+        if check == "redis":
+            if pw is None:
+                self.module.fail_json(msg="the redis check needs password")
+            return vc.check_redis(p["host"], p["port"], p["server_name"], p["ca"], user, pw, p["timeout"])
+        if check == "audit_event":
+            return vc.check_audit_event(p["key"], p["since"], self.run_cmd)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def default_accounts(self):
+        users, groups = set(), set()
+        for item in vc.merged(self.records, "files") or []:
+            if item.get("owner"):
+                users.add(item["owner"])
+            if item.get("group"):
+                groups.add(item["group"])
+        for rec in self.records.values():
+            users.update(rec.get("users") or [])
+            groups.update(rec.get("groups") or [])
+        return sorted(users), sorted(groups)
+
+    def default_certificates(self):
+        certs = [c for c in vc.merged(self.records, "certificates") or [] if isinstance(c, dict) and c.get("path")]
+        if not certs and "pki" in self.records:
+            base = "/etc/ssl/hospital-imaging"
+            certs = [{"path": base + "/host.crt", "ca": base + "/ca.crt", "key": base + "/host.key"}]
+        return certs
+
+
+def combine(parts):
+    worst = "pass"
+    for status in ("error", "fail"):
+        if any(p["status"] == status for p in parts):
+            worst = status
+            break
+    return vc.result(worst, [p["expected"] for p in parts], [p["actual"] for p in parts],
+                     "; ".join(p["message"] for p in parts), {"items": [p["evidence"] for p in parts]})
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            requirement=dict(type="str", required=True),
+            check=dict(type="str", required=True, choices=sorted(SPECS)),
+            params=dict(type="dict", default={}),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            waivers=dict(type="list", elements="dict", default=[]),
+            facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        ),
+        supports_check_mode=True,
+    )
+    check = module.params["check"]
+    validator = ArgumentSpecValidator(SPECS[check])
+    validated = validator.validate(module.params["params"] or {})
+    if validated.error_messages:
+        module.fail_json(msg="invalid params for the %s check: %s" % (check, "; ".join(validated.error_messages)))
+    start = time.time()
+    runner = ValidationCheck(module)
+    try:
+        res = runner.execute(check, validated.validated_parameters)
+    except Exception as exc:  # a check that crashes is an error result, never a stopped run
+        res = vc.result("error", None, None, "the %s check raised %s: %s" % (check, type(exc).__name__, exc),
+                        {"traceback": traceback.format_exc()})
+    res = vc.apply_waiver(res, vc.find_waiver(module.params["requirement"], runner.records, module.params["waivers"]))
+    res.update(requirement=module.params["requirement"], check=check, duration_s=round(time.time() - start, 3),
+               changed=False)
+    module.exit_json(**res)
+
+
+if __name__ == "__main__":
+    main()
