@@ -1,7 +1,7 @@
 """Hardening stage (playbooks/harden.yml): os_hardening, auditd, firewall, disk_encryption, pki.
 
 Runs against every host of the ``imaging`` group. Checks that need a second machine (SSH logins,
-firewall reachability) use the first host of the ``imaging_test_clients`` group and a throw-away
+firewall reachability) use the first host of the ``test_clients`` group and a throw-away
 container on the same docker network; they are skipped when the scenario has no client.
 """
 
@@ -35,9 +35,9 @@ def waiver_ids(host, role):
 
 @pytest.fixture(scope="module")
 def client():
-    clients = AnsibleRunner(INVENTORY).get_hosts("imaging_test_clients") if INVENTORY else []
+    clients = AnsibleRunner(INVENTORY).get_hosts("test_clients") if INVENTORY else []
     if not clients:
-        pytest.skip("this scenario has no host in group imaging_test_clients")
+        pytest.skip("this scenario has no host in group test_clients")
     return testinfra.get_host(f"ansible://{clients[0]}", ansible_inventory=INVENTORY)
 
 

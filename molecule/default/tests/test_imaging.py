@@ -2,7 +2,7 @@
 
 Runs against the molecule inventory: the first imaging_dicom, imaging_web, imaging_db and
 imaging_app hosts, and (for the tests that need a second address) the first host of the
-imaging_test_clients group, a modality host with DCMTK, OpenSSL and curl. DICOM traffic from
+test_clients group, a modality host with DCMTK, OpenSSL and curl. DICOM traffic from
 "another address" comes from this controller through pynetdicom.
 """
 
@@ -43,9 +43,9 @@ DICOM_NAME = _first("imaging_dicom")
 WEB_NAME = _first("imaging_web")
 DB_NAME = _first("imaging_db")
 APP_NAME = _first("imaging_app")
-CLIENT_NAME = _first("imaging_test_clients")
+CLIENT_NAME = _first("test_clients")
 
-needs_client = pytest.mark.skipif(CLIENT_NAME is None, reason="no imaging_test_clients host in this scenario")
+needs_client = pytest.mark.skipif(CLIENT_NAME is None, reason="no test_clients host in this scenario")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def client():
 @pytest.fixture(scope="module")
 def modality():
     if CLIENT_NAME is None:
-        pytest.skip("no imaging_test_clients host in this scenario")
+        pytest.skip("no test_clients host in this scenario")
     return _host(CLIENT_NAME)
 
 
