@@ -20,6 +20,18 @@ display = Display()
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
 
+def without_defaults(options):
+    """The spec with its defaults removed: the role's own defaults are the role's business (they may need
+    facts gathered later); preflight checks only what the site supplies (inventory, vault, extra vars)."""
+    clean = {}
+    for name, option in options.items():
+        option = {k: v for k, v in option.items() if k != "default"}
+        if isinstance(option.get("options"), dict):
+            option["options"] = without_defaults(option["options"])
+        clean[name] = option
+    return clean
+
+
 def load_role_spec(role):
     path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
     if not os.path.isfile(path):
@@ -33,9 +45,10 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("required_secrets", "roles", "supported_os", "hosts"))
 
-    def _resolve(self, hostvars, host, name, problems):
+    @staticmethod
+    def _resolve(templar, hostvars, host, name, problems):
         try:
-            return True, hostvars[name]
+            return True, templar.template(hostvars[name])
         except KeyError:
             return False, None
         except AnsibleError as exc:
@@ -51,7 +64,10 @@ class ActionModule(ActionBase):
         all_hostvars = task_vars["hostvars"]
         groups = {k: list(v) for k, v in task_vars["groups"].items()}
         hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or sorted(set(groups.get("imaging", [])))
-        specs = {role: load_role_spec(role) for role in roles}
+        specs = {}
+        for role in roles:
+            spec = load_role_spec(role)
+            specs[role] = None if spec is None else without_defaults(spec)
         prefixes = tuple(["imaging_"] + ["%s_" % role for role in roles])
 
         problems = checks.check_groups(groups)
@@ -59,9 +75,10 @@ class ActionModule(ActionBase):
             hv = all_hostvars[host]
             host_groups = [g for g, members in groups.items() if host in members]
             names = [n for n in hv.keys() if n.startswith(prefixes) or n.startswith("vault_")]
+            templar = self._templar.copy_with_new_env(available_variables=hv)
             resolved = {}
             for name in names:
-                ok, value = self._resolve(hv, host, name, problems)
+                ok, value = self._resolve(templar, hv, host, name, problems)
                 if ok:
                     resolved[name] = value
             problems.extend(checks.check_network_vars(host, resolved, prefixes))

@@ -64,7 +64,8 @@ def probe(runner, address, port):
 @pytest.fixture(scope="module")
 def listeners(host):
     """Real TCP listeners on a port the firewall opens (DICOM) and one it does not."""
-    dicom = next(r for r in fact(host, "firewall")["rules"] if r["comment"] == "dicom")
+    dicom = next((r for r in fact(host, "firewall")["rules"] if r["comment"] == "dicom"), None)
+    assert dicom is not None, "the firewall fact records no DICOM rule"
     ports = {"dicom": int(dicom["port"]), "closed": 9419}
     for name, port in ports.items():
         host.run(f"systemctl stop test-listen-{name}.service")
@@ -72,7 +73,7 @@ def listeners(host):
             f"systemd-run --unit=test-listen-{name} python3 -m http.server --bind 0.0.0.0 {port}"
         )
     for port in ports.values():
-        for _ in range(30):
+        for _attempt in range(30):
             if probe(host.check_output, "127.0.0.1", port) == "open":
                 break
             time.sleep(0.5)
@@ -254,7 +255,8 @@ def test_port_not_opened_is_unreachable(host, client, listeners):
 
 def test_dicom_port_reachable_only_from_allowed_address(host, client, listeners):
     target = address_of(host)
-    dicom = next(r for r in fact(host, "firewall")["rules"] if r["comment"] == "dicom")
+    dicom = next((r for r in fact(host, "firewall")["rules"] if r["comment"] == "dicom"), None)
+    assert dicom is not None, "the firewall fact records no DICOM rule"
     client_address = address_of(client)
     assert any(source == f"{client_address}/32" for source in dicom["sources"]), (
         "the scenario must allow the client's address only", dicom["sources"])
@@ -333,7 +335,7 @@ def test_tls_handshake_with_the_host_certificate(host):
         f"-cert {base}/host.crt -key {base}/host.key -www"
     )
     try:
-        for _ in range(20):
+        for _attempt in range(20):
             out = host.run(
                 f"echo | openssl s_client -connect 127.0.0.1:9443 -servername localhost -verify_return_error "
                 f"-verify_hostname localhost -CAfile {base}/ca.crt"
