@@ -220,7 +220,7 @@ def test_time_sync_and_journal(host):
 def test_audit_rules_are_checked_and_merged(host):
     rules_file = "/etc/audit/rules.d/50-hospital-imaging.rules"
     rules = host.file(rules_file).content_string
-    checker = host.run(f"/usr/local/sbin/hospital-imaging-check-audit-rules {rules_file}")
+    checker = host.run(f"python3 /usr/local/lib/hospital-imaging/check_audit_rules.py {rules_file}")
     assert checker.rc == 0, checker.stderr
     for key in ("identity", "sudoers", "logins", "session", "time-change", "modules", "mounts", "delete",
                 "privileged", "imaging-config", "imaging-db", "imaging-phi"):
@@ -238,7 +238,7 @@ def test_audit_rules_are_checked_and_merged(host):
 def test_audit_checker_rejects_a_bad_rule(host):
     bad = host.run(
         "f=$(mktemp); printf -- '-a always,exit -F arch=b64 -S no_such_call -k x\\n' > $f; "
-        "/usr/local/sbin/hospital-imaging-check-audit-rules $f; rc=$?; rm -f $f; exit $rc"
+        "python3 /usr/local/lib/hospital-imaging/check_audit_rules.py $f; rc=$?; rm -f $f; exit $rc"
     )
     assert bad.rc == 1 and "no_such_call" in bad.stderr
 
