@@ -142,5 +142,5 @@ def main(path):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: check-audit-rules FILE")
+        sys.exit("usage: check_audit_rules.py FILE")
     sys.exit(main(sys.argv[1]))
