@@ -257,7 +257,30 @@ def run_playbook(name, *extra):
     # The directory holds molecule's generated inventory and the scenario's linked hosts/group_vars/host_vars.
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = ["ansible-playbook", "-i", inventory, os.path.join(project, "playbooks", name), *extra]
-    return subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900, check=False)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+BAD_INPUTS = {
+    "cidr": ({"imaging_db_client_cidrs": ["10.1.300.0/24"]}, "imaging_db_client_cidrs"),
+    "pool_mode": ({"imaging_databases": [{"name": "worklist", "login": "worklist", "password": "x" * 32, "pool_mode": "sessions", "phi": True}]},
+                  "pool_mode 'sessions' is not one of"),
+    "redis_dangerous": ({"imaging_redis_users": [{"name": "worklist", "password": "x" * 32, "keys": ["worklist:*"], "categories": ["+@read", "+@dangerous"]}]},
+                        "imaging_redis_users"),
+    "missing_password": ({"imaging_databases": [{"name": "worklist", "login": "worklist", "password": "", "pool_mode": "transaction", "phi": True}]},
+                         "password is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_data_bad_input_is_refused_before_any_change(case):
+    extra, message = BAD_INPUTS[case]
+    result = run_playbook("data.yml", "-e", json.dumps(extra))
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr, result.stderr[-3000:]
+    assert "Check the data tier inputs" in result.stdout
+    assert " changed=0 " in result.stdout
+    assert "TASK [hospital.imaging.postgresql : Install" not in result.stdout
 
 
 def test_data_backup_and_restore_lose_nothing(host, pg_version):
