@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Storage SCP used as the C-MOVE destination in the integration tests.
 
 usage: storescp.py AE_TITLE PORT DIRECTORY
