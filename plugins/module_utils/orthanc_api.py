@@ -8,14 +8,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import json
 import socket
 import ssl
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves import http_client
 from ansible.module_utils.six.moves.urllib.parse import quote, urlparse
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import SSLValidationError, open_url
 
 
 def orthanc_argument_spec():
@@ -53,21 +52,35 @@ HTTP_HINTS = {
 
 
 class OrthancClient(object):
-    """Thin JSON client over ansible.module_utils.urls.open_url."""
+    """JSON client over one kept-alive HTTP(S) connection (a list of hundreds of modalities is written
+    request after request: a new TCP and TLS set-up for each would cost more than Orthanc's work)."""
 
     def __init__(self, url, username=None, password=None, ca_path=None, validate_certs=True, timeout=30):
         parsed = urlparse(url or '')
-        if parsed.scheme not in ('http', 'https') or not parsed.netloc:
+        if parsed.scheme not in ('http', 'https') or not parsed.hostname:
             raise OrthancError('url %r is not an http:// or https:// URL: check the url option' % (url,))
         if bool(username) != bool(password):
             raise OrthancError('username and password must be given together: check both options')
         self.url = url.rstrip('/')
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname
+        try:
+            self.port = parsed.port or (443 if parsed.scheme == 'https' else 80)
+        except ValueError:
+            raise OrthancError('url %r has an invalid port: check the url option' % (url,))
+        self.prefix = parsed.path.rstrip('/')
         self.username = username
         self.password = password
         self.ca_path = ca_path
         self.validate_certs = validate_certs
         self.timeout = timeout
         self.requests = 0
+        self._conn = None
+        self._context = None
+        self._auth = None
+        if username:
+            token = base64.b64encode(('%s:%s' % (username, password)).encode('utf-8')).decode('ascii')
+            self._auth = 'Basic ' + token
 
     @classmethod
     def from_module(cls, module):
@@ -82,39 +95,74 @@ class OrthancClient(object):
     def _describe(self, method, path):
         return '%s %s%s' % (method, self.url, path)
 
+    def _ssl_context(self):
+        if self._context is None:
+            if self.validate_certs:
+                try:
+                    context = ssl.create_default_context(cafile=self.ca_path)
+                except (IOError, OSError, ssl.SSLError) as err:
+                    raise OrthancError('cannot load ca_path %s (%s): check that it is a readable PEM file of CA '
+                                       'certificates' % (self.ca_path, _first_line(err)))
+            else:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._context = context
+        return self._context
+
+    def _connect(self):
+        if self.scheme == 'https':
+            return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._ssl_context())
+        return http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _exchange(self, method, path, data, headers):
+        """Send one request on the kept-alive connection; reconnect once if the server closed it meanwhile."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                self._conn.request(method, self.prefix + path, body=data, headers=headers)
+                response = self._conn.getresponse()
+                body = response.read()
+            except (http_client.RemoteDisconnected, http_client.BadStatusLine, BrokenPipeError,
+                    ConnectionResetError) as err:
+                self.close()
+                if reused and attempt == 1:
+                    continue
+                raise err
+            except Exception:
+                self.close()
+                raise
+            if response.getheader('Connection', '').lower() == 'close':
+                self.close()
+            return response, body
+        raise OrthancError('unreachable')  # pragma: no cover
+
     def request(self, method, path, payload=None):
         """Send one request; return the decoded JSON body (None when empty)."""
         data = None
         headers = {'Accept': 'application/json'}
+        if self._auth:
+            headers['Authorization'] = self._auth
         if payload is not None:
-            data = json.dumps(payload)
+            data = json.dumps(payload).encode('utf-8')
             headers['Content-Type'] = 'application/json'
         what = self._describe(method, path)
         self.requests += 1
         try:
-            response = open_url(self.url + path, data=data, headers=headers, method=method,
-                                timeout=self.timeout, validate_certs=self.validate_certs,
-                                url_username=self.username, url_password=self.password,
-                                force_basic_auth=bool(self.username), ca_path=self.ca_path,
-                                follow_redirects='none', use_netrc=False)
-            body = response.read()
-        except HTTPError as err:
-            raise self._http_error(what, err)
-        except SSLValidationError as err:
-            raise OrthancError('%s: TLS certificate verification failed (%s): check ca_path names the CA that signed '
-                               'Orthanc\'s certificate and that the url host is one of the names in that certificate'
-                               % (what, _first_line(err)))
-        except UrlsConnectionError as err:
-            raise OrthancError('%s: connection failed (%s): check the url, any proxy settings (https_proxy, no_proxy) '
-                               'and that Orthanc is running' % (what, _first_line(err)))
-        except URLError as err:
-            raise OrthancError(self._url_error(what, err.reason))
-        except (socket.timeout, TimeoutError) as err:
+            response, body = self._exchange(method, path, data, headers)
+        except OrthancError:
+            raise
+        except (socket.timeout, ssl.SSLError, OSError, http_client.HTTPException, ValueError) as err:
             raise OrthancError(self._url_error(what, err))
-        except ssl.SSLError as err:
-            raise OrthancError(self._url_error(what, err))
-        except (OSError, ValueError) as err:
-            raise OrthancError(self._url_error(what, err))
+        if response.status >= 300:
+            raise self._http_error(what, response.status, response.reason, response.getheader('Location'), body)
         if not body:
             return None
         try:
@@ -137,20 +185,14 @@ class OrthancClient(object):
         elif isinstance(reason, ssl.SSLError):
             hint = ('TLS handshake failed (%s): check that the url scheme matches the server (https only where Orthanc '
                     'or its proxy serves TLS) and the TLS versions both ends accept' % _first_line(reason))
-        elif isinstance(reason, ConnectionResetError):
+        elif isinstance(reason, (ConnectionResetError, http_client.HTTPException)):
             hint = ('the server closed the connection: check the url scheme (http against a TLS port, or https against '
                     'a plain one) and the server\'s log')
         else:
             hint = '%s: check the url, the network path to Orthanc and Orthanc\'s log' % _first_line(reason)
         return '%s: %s' % (what, hint)
 
-    def _http_error(self, what, err):
-        status = err.code
-        body = b''
-        try:
-            body = err.read() or b''
-        except Exception:  # pylint: disable=broad-except
-            body = b''
+    def _http_error(self, what, status, reason, location, body):
         detail = ''
         try:
             decoded = json.loads(body)
@@ -162,10 +204,10 @@ class OrthancClient(object):
         hint = HTTP_HINTS.get(status)
         if hint is None and 300 <= status < 400:
             hint = ('redirected to %s: check the url (scheme, host, port or path; a proxy may redirect http to https)'
-                    % (err.headers.get('Location') if err.headers else 'another address'))
+                    % (location or 'another address'))
         elif hint is None:
             hint = 'check Orthanc\'s log' if status >= 500 else 'check the request and Orthanc\'s log'
-        msg = '%s: HTTP %s %s: %s' % (what, status, getattr(err, 'reason', '') or '', hint)
+        msg = '%s: HTTP %s %s: %s' % (what, status, reason or '', hint)
         if detail:
             msg += ' (Orthanc says: %s)' % detail
         return OrthancError(msg, status=status, body=body)

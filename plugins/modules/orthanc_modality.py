@@ -347,6 +347,9 @@ class ModalityDeclaration(object):
         except OrthancError as err:
             result['requests'] = client.requests if client is not None else 0
             self.module.fail_json(msg=str(err), http_status=err.status, **result)
+        finally:
+            if client is not None:
+                client.close()
         self.module.exit_json(**result)
 
 

@@ -181,3 +181,35 @@ def test_timeout(pki):
 def test_bad_client_arguments(pki, url, kwargs, message):
     err = error_of(lambda: client(url, pki, **kwargs))
     assert message in str(err)
+
+
+class KeepAliveHandler(Handler):
+    protocol_version = 'HTTP/1.1'
+    connections = set()
+
+    def handle(self):
+        KeepAliveHandler.connections.add(id(self.connection))
+        return Handler.handle(self)
+
+
+def test_one_connection_for_many_requests(pki):
+    """Hundreds of modalities are written request after request: the client keeps one connection."""
+    KeepAliveHandler.connections = set()
+    httpd = HTTPServer(('127.0.0.1', 0), KeepAliveHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    api = client('http://127.0.0.1:%d' % httpd.server_port, pki)
+    try:
+        for number in range(20):
+            assert api.put('/echo-body', {'n': number})['body'] == {'n': number}
+        assert api.requests == 20
+        assert len(KeepAliveHandler.connections) == 1
+    finally:
+        api.close()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_unreadable_ca_path(pki, tmp_path):
+    err = error_of(lambda: client('https://localhost:1', pki, ca_path=str(tmp_path / 'missing.crt')).system())
+    assert 'cannot load ca_path' in str(err)
