@@ -240,3 +240,21 @@ def test_catalogue_is_complete_and_traceable(project_root):
     html = vr.render_html(report)
     for req in catalogue:
         assert 'id="req-%s"' % req["id"] in html
+
+
+def test_report_module_writes_the_run_and_the_latest_link(tmp_path, run_module):
+    from ansible_collections.hospital.imaging.plugins.modules import validation_report as module
+    args = {"path": str(tmp_path / "reports" / "site-1"), "catalogue": CATALOGUE, "results": passing_results(),
+            "run": RUN, "latest_link": str(tmp_path / "reports" / "latest")}
+    res = run_module(module, args)
+    assert res.rc == 0 and res["verdict"] == "PASS" and res["files"] >= 8 and res["signed"] is False
+    assert os.path.realpath(str(tmp_path / "reports" / "latest")) == str(tmp_path / "reports" / "site-1")
+    again = run_module(module, args)
+    assert again.failed and "written once" in again["msg"]
+    args.update(path=str(tmp_path / "reports" / "site-2"), catalogue=CATALOGUE + CATALOGUE[:1])
+    dup = run_module(module, args)
+    assert dup.failed and "IQ-PKG-001" in dup["msg"]
+    args.update(catalogue=CATALOGUE, results=passing_results()[:-1], scope=["IQ", "OQ", "PQ"])
+    res = run_module(module, args)
+    assert res["verdict"] == "FAIL" and res["deviations"][0]["requirement"] == "PQ-INGEST-001"
+    assert os.path.realpath(str(tmp_path / "reports" / "latest")) == str(tmp_path / "reports" / "site-2")
