@@ -68,7 +68,7 @@ def check_rule(tokens, tables):
             if not m:
                 errors.append(f"bad field expression {expr!r}")
                 continue
-            name, _, value = m.groups()
+            name, _operator, value = m.groups()
             if name not in FIELDS:
                 errors.append(f"unknown field {name!r}")
             if name == "arch":
