@@ -20,6 +20,14 @@ display = Display()
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
 
+def load_role_defaults(role):
+    path = os.path.join(ROLES_DIR, role, "defaults", "main.yml")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
 def without_defaults(options):
     """The spec with its defaults removed: the role's own defaults are the role's business (they may need
     facts gathered later); preflight checks only what the site supplies (inventory, vault, extra vars)."""
@@ -69,13 +77,20 @@ class ActionModule(ActionBase):
             spec = load_role_spec(role)
             specs[role] = None if spec is None else without_defaults(spec)
         prefixes = tuple(["imaging_"] + ["%s_" % role for role in roles])
+        # What the site's values may refer to: the roles' defaults (lowest precedence), this play's variables.
+        base = {}
+        for role in roles:
+            base.update(load_role_defaults(role))
+        base.update(task_vars)
 
         problems = checks.check_groups(groups)
         for host in hosts:
-            hv = all_hostvars[host]
+            hv = all_hostvars.raw_get(host)  # untemplated: templated below with every variable in reach
             host_groups = [g for g, members in groups.items() if host in members]
             names = [n for n in hv.keys() if n.startswith(prefixes) or n.startswith("vault_")]
-            templar = self._templar.copy_with_new_env(available_variables=hv)
+            variables = dict(base)
+            variables.update(hv)
+            templar = self._templar.copy_with_new_env(available_variables=variables)
             resolved = {}
             for name in names:
                 ok, value = self._resolve(templar, hv, host, name, problems)
