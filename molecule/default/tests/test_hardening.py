@@ -380,7 +380,7 @@ def test_bad_input_is_refused_before_any_change(host):
     if not host.file("/srv/luks-test/ext4.img").exists:
         pytest.skip("needs the volume files that molecule/hardening/prepare.yml creates")
     run = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, "--limit", inventory_name_of(host), playbook],
+        ["ansible-playbook", "-i", INVENTORY, "--limit", f"{inventory_name_of(host)},imaging_test_clients", playbook],
         capture_output=True, text=True, timeout=900, check=False,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
