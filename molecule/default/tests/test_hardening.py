@@ -162,7 +162,7 @@ def test_core_dumps_modules_packages_cron_banner(host):
     cron_allow = host.file("/etc/cron.allow")
     assert cron_allow.content_string.split() == ["root"] and cron_allow.mode == 0o600
     assert not host.file("/etc/cron.deny").exists
-    assert "Authorised use only" in host.file("/etc/issue.net").content_string
+    assert "restricted to authorized users" in host.file("/etc/issue.net").content_string
 
 
 def test_sshd_effective_configuration(host):
