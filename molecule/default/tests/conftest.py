@@ -1,12 +1,93 @@
-"""Testinfra reaches the scenario's container directly (the inventory templates its name)."""
+"""Shared fixtures of the full-stack tests (the tier scenarios run the same modules).
 
+Testinfra reaches the containers directly (``docker://``): the sandbox inventory templates its
+host's container name, which testinfra's Ansible backend does not do. Values that only Ansible
+can produce (vault secrets, templated inventory variables) are read through ``ansible``'s own
+templating on the controller, with the scenario's inventory and vault password.
+"""
+
+import json
 import os
+import subprocess
 
 import pytest
 import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+# The whole inventory directory (molecule's generated file plus the scenario's linked hosts,
+# group_vars and host_vars), the same one the converge used.
+INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]) if os.environ.get("MOLECULE_INVENTORY_FILE") else ""
+SANDBOX_CONTAINER = os.environ.get("IMAGING_SANDBOX_CONTAINER", "molecule-imaging-sandbox")
+
+
+def ansible_env():
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(PROJECT, "ansible.cfg"))
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(PROJECT, ".collections"))
+    return env
+
+
+def container_of(name):
+    """The container behind an inventory host (a templated ansible_host is the sandbox's)."""
+    container = str(AnsibleRunner(INVENTORY).get_variables(name).get("ansible_host", name))
+    return SANDBOX_CONTAINER if "{{" in container else container
+
+
+def stack_host(name):
+    return testinfra.get_host("docker://" + container_of(name))
+
+
+def inventory_name_of(host):
+    """Inventory name of a testinfra host reached through docker://<container>."""
+    container = getattr(host.backend, "name", None) or host.backend.host
+    hostvars = AnsibleRunner(INVENTORY).inventory["_meta"]["hostvars"]
+    for name in hostvars:
+        if container_of(name) == container:
+            return name
+    return container
+
+
+def run_playbook(playbook, *extra, timeout=1800):
+    """ansible-playbook with the scenario's inventory; ``playbook`` relative to the project."""
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, playbook), *extra]
+    return subprocess.run(cmd, cwd=PROJECT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+_VARS_CACHE = {}
+
+
+def inventory_vars(host_name, *names):
+    """Templated values of inventory variables for one host, as the roles see them."""
+    missing = [n for n in names if (host_name, n) not in _VARS_CACHE]
+    if missing:
+        expression = "{{ {" + ", ".join(f"{n!r}: {n}" for n in missing) + "} | to_json }}"
+        env = dict(ansible_env(), ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+        out = subprocess.run(
+            ["ansible", host_name, "-i", INVENTORY, "-m", "ansible.builtin.debug", "-a", f"msg={expression}"],
+            cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300, check=True,
+        )
+        result = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"][host_name]
+        values = result["msg"]
+        if isinstance(values, str):
+            values = json.loads(values)
+        for name in missing:
+            _VARS_CACHE[(host_name, name)] = values[name]
+    return [_VARS_CACHE[(host_name, n)] for n in names]
 
 
 @pytest.fixture(scope="module")
 def host():
-    name = os.environ.get("IMAGING_SANDBOX_CONTAINER", "molecule-imaging-sandbox")
-    return testinfra.get_host("docker://" + name)
+    """The all-in-one stack host."""
+    return testinfra.get_host("docker://" + SANDBOX_CONTAINER)
+
+
+@pytest.fixture(scope="module")
+def secret(host):
+    """Read a vault_* value the way the roles see it (templated by Ansible on the controller)."""
+    name = inventory_name_of(host)
+
+    def read(variable):
+        return inventory_vars(name, variable)[0]
+
+    return read

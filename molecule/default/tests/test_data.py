@@ -1,31 +1,16 @@
 """Data tier: PostgreSQL, PgBouncer, Redis and pgBackRest, tested with real client connections."""
 
 import json
-import os
 import shlex
-import subprocess
 import uuid
 
 import pytest
+from conftest import run_playbook
 
 CA = "/etc/ssl/hospital-imaging/ca.crt"
 PGBOUNCER_PORT = 6432
 POSTGRESQL_PORT = 5432
 REDIS_TLS_PORT = 6380
-
-
-@pytest.fixture(scope="module")
-def secret(host):
-    """Read a vault_* value the way the roles see it (templated by Ansible on the controller)."""
-    cache = {}
-
-    def read(name):
-        if name not in cache:
-            result = host.ansible("debug", f"msg={{{{ {name} }}}}", check=False)
-            cache[name] = result["msg"]
-        return cache[name]
-
-    return read
 
 
 @pytest.fixture(scope="module")
@@ -252,15 +237,6 @@ def test_data_redis_acl_file_holds_no_plaintext(host):
 # --- Backup and restore (destructive: last) ----------------------------------------------------
 
 
-def run_playbook(name, *extra):
-    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    # The directory holds molecule's generated inventory and the scenario's linked hosts/group_vars/host_vars.
-    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    cmd = ["ansible-playbook", "-i", inventory, os.path.join(project, "playbooks", name), *extra]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False)
-
-
 BAD_INPUTS = {
     "cidr": ({"imaging_db_client_cidrs": ["10.1.300.0/24"]}, "imaging_db_client_cidrs"),
     "pool_mode": ({"imaging_databases": [{"name": "worklist", "login": "worklist", "password": "x" * 32, "pool_mode": "sessions", "phi": True}]},
@@ -275,7 +251,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_data_bad_input_is_refused_before_any_change(case):
     extra, message = BAD_INPUTS[case]
-    result = run_playbook("data.yml", "-e", json.dumps(extra))
+    result = run_playbook("playbooks/data.yml", "-e", json.dumps(extra))
     assert result.returncode != 0
     assert message in result.stdout + result.stderr, result.stderr[-3000:]
     assert "Check the data tier inputs" in result.stdout
@@ -296,7 +272,7 @@ def test_data_backup_and_restore_lose_nothing(host, pg_version):
     before = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
     assert before.startswith("5000:")
 
-    backup = run_playbook("backup.yml")
+    backup = run_playbook("playbooks/backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
     assert "proof table:" in backup.stdout, backup.stdout[-3000:]
 
@@ -305,7 +281,7 @@ def test_data_backup_and_restore_lose_nothing(host, pg_version):
     host.run_expect([0], f"rm -rf {data_dir}")
     assert not host.file(data_dir).exists
 
-    restore = run_playbook("restore.yml", "-e", "restore_confirm=true")
+    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true")
     assert restore.returncode == 0, restore.stdout[-3000:]
     assert "Restored and proven against backup" in restore.stdout
 

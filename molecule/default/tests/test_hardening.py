@@ -14,13 +14,8 @@ import subprocess
 import time
 
 import pytest
-import testinfra
+from conftest import INVENTORY, container_of, inventory_name_of, stack_host
 from testinfra.utils.ansible_runner import AnsibleRunner
-
-# The inventory directory (molecule's generated file plus the scenario's linked hosts and vars),
-# the same one molecule gives testinfra as --ansible-inventory.
-INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]) if os.environ.get("MOLECULE_INVENTORY_FILE") else ""
-testinfra_hosts = [f"ansible://{h}" for h in AnsibleRunner(INVENTORY).get_hosts("imaging")] if INVENTORY else []
 
 FACTS = "/etc/ansible/facts.d/imaging_{}.fact"
 OPERATOR = "imagingops"
@@ -40,24 +35,7 @@ def client():
     clients = AnsibleRunner(INVENTORY).get_hosts("test_clients") if INVENTORY else []
     if not clients:
         pytest.skip("this scenario has no host in group test_clients")
-    return testinfra.get_host(f"ansible://{clients[0]}", ansible_inventory=INVENTORY)
-
-
-def _hostvars():
-    return AnsibleRunner(INVENTORY).inventory["_meta"]["hostvars"]
-
-
-def inventory_name_of(host):
-    """Inventory name of a test host (testinfra turns docker connections into its docker backend)."""
-    name = getattr(host.backend, "name", None) or host.backend.host
-    hostvars = _hostvars()
-    if name in hostvars:
-        return name
-    return next((n for n, hv in hostvars.items() if hv.get("ansible_host") == name), name)
-
-
-def container_of(host):
-    return _hostvars()[inventory_name_of(host)].get("ansible_host", inventory_name_of(host))
+    return stack_host(clients[0])
 
 
 @pytest.fixture(autouse=True)
@@ -288,7 +266,7 @@ def test_dicom_port_reachable_only_from_allowed_address(host, client, listeners)
         "the scenario must allow the client's address only", dicom["sources"])
     assert probe(client.check_output, target, listeners["dicom"]) == "open"
 
-    container = container_of(host)
+    container = container_of(inventory_name_of(host))
     inspect = json.loads(subprocess.check_output(["docker", "inspect", container]))[0]
     network = next(iter(inspect["NetworkSettings"]["Networks"]))
     code = shlex.quote(
