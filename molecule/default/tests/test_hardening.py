@@ -194,6 +194,51 @@ def test_time_sync_and_journal(host):
         assert " -x" in host.file("/etc/default/chrony").content_string
 
 
+def test_core_dumps_are_off_in_login_shells(host):
+    assert host.check_output("bash -lc 'ulimit -c'") == "0"
+
+
+def test_sysstat_collects(host):
+    assert 'ENABLED="true"' in host.file("/etc/default/sysstat").content_string.splitlines()
+
+
+def test_sshd_limits_sessions_per_connection(host):
+    assert "maxsessions 2" in host.check_output("/usr/sbin/sshd -T").splitlines()
+
+
+def test_compilers_are_root_only(host):
+    assembler = host.check_output("readlink -f \"$(command -v as)\"")
+    assert host.check_output(f"dpkg-statoverride --list {assembler}") == f"root root 750 {assembler}"
+    binary = host.file(assembler)
+    assert binary.user == "root" and binary.mode == 0o750
+    assert host.run("as --version").rc == 0
+    refused = host.run(f"runuser -u nobody -- {assembler} --version")
+    assert refused.rc != 0 and "ermission denied" in refused.stderr
+
+
+def test_usb_devices_are_blocked_or_waived(host):
+    conf = host.file("/etc/usbguard/usbguard-daemon.conf")
+    assert conf.user == "root" and conf.mode == 0o600
+    settings = dict(line.split("=", 1) for line in conf.content_string.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["ImplicitPolicyTarget"] == "block"
+    assert settings["InsertedDevicePolicy"] == "apply-policy"
+    assert settings["PresentDevicePolicy"] == "apply-policy"
+    assert host.service("usbguard").is_enabled
+    if host.file("/sys/bus/usb/devices").is_directory:
+        assert host.service("usbguard").is_running
+        assert host.file("/etc/usbguard/rules.conf.generated").exists
+    else:
+        assert "os_hardening-usbguard-daemon" in waiver_ids(host, "os_hardening")
+
+
+def test_file_integrity_baseline_and_daily_check(host):
+    database = host.file("/var/lib/aide/aide.db")
+    assert database.exists and database.size > 0 and database.mode == 0o600
+    assert host.run("aide --config-check --config /etc/aide/aide.conf").rc == 0
+    timer = host.service("dailyaidecheck.timer")
+    assert timer.is_enabled and timer.is_running
+
+
 # --- auditd -----------------------------------------------------------------------------------
 
 def test_audit_rules_are_checked_and_merged(host):
