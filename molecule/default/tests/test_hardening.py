@@ -207,13 +207,20 @@ def test_sshd_limits_sessions_per_connection(host):
 
 
 def test_compilers_are_root_only(host):
-    assembler = host.check_output("readlink -f \"$(command -v as)\"")
-    assert host.check_output(f"dpkg-statoverride --list {assembler}") == f"root root 750 {assembler}"
-    binary = host.file(assembler)
-    assert binary.user == "root" and binary.mode == 0o750
-    assert host.run("as --version").rc == 0
-    refused = host.run(f"runuser -u nobody -- {assembler} --version")
-    assert refused.rc != 0 and "ermission denied" in refused.stderr
+    # The names of os_hardening_compilers; Debian 12 has the assembler (binutils, for needrestart), 13 may have none.
+    names = ["as", "cc", "gcc", "g++", "c++", "clang", "tcc", "pcc", "yasm", "nasm"]
+    found = host.check_output(
+        "for n in " + " ".join(names) + "; do p=$(command -v $n) && readlink -f \"$p\"; done | sort -u || true"
+    ).split()
+    if not found:
+        pytest.skip("no compiler is installed on this host")
+    for compiler in found:
+        assert host.check_output(f"dpkg-statoverride --list {compiler}") == f"root root 750 {compiler}"
+        binary = host.file(compiler)
+        assert binary.user == "root" and binary.group == "root" and binary.mode == 0o750
+        assert host.run(f"{compiler} --version").rc == 0
+        refused = host.run(f"runuser -u nobody -- {compiler} --version")
+        assert refused.rc != 0 and "ermission denied" in refused.stderr
 
 
 def test_usb_devices_are_blocked_or_waived(host):
