@@ -91,3 +91,12 @@ def secret(host):
         return inventory_vars(name, variable)[0]
 
     return read
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: takes a service down on purpose (runs after every other test)")
+
+
+def pytest_collection_modifyitems(items):
+    """Disruptive tests (destroy and restore a database, ...) run last, in their file order."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

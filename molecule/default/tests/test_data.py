@@ -259,6 +259,7 @@ def test_data_bad_input_is_refused_before_any_change(case):
     assert "TASK [hospital.imaging.postgresql : Install" not in result.stdout
 
 
+@pytest.mark.disruptive
 def test_data_backup_and_restore_lose_nothing(host, pg_version):
     table = "restore_proof_" + uuid.uuid4().hex[:8]
     checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
