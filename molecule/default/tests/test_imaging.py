@@ -306,6 +306,21 @@ def _dcmtk_tls(target):
 
 
 @needs_client
+@pytest.mark.parametrize("version,accepted", [("-tls1_1", False), ("-tls1", False), ("-tls1_2", True), ("-tls1_3", True)])
+def test_dicom_tls_versions(modality, dicom_target, version, accepted):
+    """DICOM TLS from the modality, with its certificate of the site CA: nothing below TLS 1.2."""
+    if not dicom_target["tls"]:
+        pytest.skip("DICOM TLS is off")
+    base = "/etc/ssl/hospital-imaging"
+    res = modality.run(
+        f"echo | timeout 20 openssl s_client -connect {dicom_target['host']}:{dicom_target['port']} {version} "
+        f"-cipher 'DEFAULT:@SECLEVEL=0' -cert {base}/host.crt -key {base}/host.key -CAfile {base}/ca.crt 2>&1"
+    )
+    established = res.rc == 0 and ("New, TLSv1." in res.stdout) and "Cipher is (NONE)" not in res.stdout
+    assert established is accepted, res.stdout[-800:]
+
+
+@needs_client
 def test_declared_modality_echoes_over_tls(modality, declared, dicom_target):
     res = modality.run(f"echoscu {_dcmtk_tls(dicom_target)}-aet {declared[1]['AET']} -aec {dicom_target['aet']} {dicom_target['host']} {dicom_target['port']}")
     assert res.rc == 0, res.stderr
