@@ -58,7 +58,7 @@ _VARS_CACHE = {}
 
 
 def inventory_vars(host_name, *names):
-    """Templated values of inventory variables for one host, as the roles see them."""
+    """Templated values of inventory variables (or expressions) for one host, as the roles see them."""
     missing = [n for n in names if (host_name, n) not in _VARS_CACHE]
     if missing:
         expression = "{{ {" + ", ".join(f"{n!r}: {n}" for n in missing) + "} | to_json }}"
