@@ -128,6 +128,42 @@ def test_data_pgbouncer_server_side_is_tls(host, secret):
     assert ssl.stdout.strip().startswith("t|TLSv1.")
 
 
+def test_data_pgbouncer_auth_file_holds_no_plaintext(host):
+    userlist = host.file("/etc/pgbouncer/userlist.txt")
+    assert userlist.user == "root" and userlist.group == "postgres" and userlist.mode == 0o640
+    entries = [shlex.split(line) for line in userlist.content_string.splitlines() if line.strip() and not line.lstrip().startswith((";", "#"))]
+    names = [entry[0] for entry in entries]
+    assert {"pgbouncer_admin", "pgbouncer_stats"} <= set(names)
+    # Names only in the messages: a failing entry must not print its secret.
+    malformed = [entry[0] for entry in entries if len(entry) != 2]
+    plaintext = [entry[0] for entry in entries if len(entry) == 2 and entry[1] != "" and not entry[1].startswith("SCRAM-SHA-256$")]
+    assert not malformed and not plaintext, f"entries that are malformed {malformed} or not a SCRAM secret {plaintext}"
+
+
+def test_data_pgbouncer_lookup_role_logs_in_with_its_certificate_only(host, secret, pg_version):
+    rules = superuser_sql(host, "SELECT auth_method, address, 'map=pooler' = ANY(options) FROM pg_hba_file_rules WHERE 'pgbouncer_auth' = ANY(user_name)")
+    assert rules.stdout.strip().splitlines() == ["cert|127.0.0.1|t"]
+    # A pooled login has PgBouncer run auth_query (at least once since it started); every
+    # server login of the lookup role was a certificate login (the only rule that admits it).
+    pooled = psql(host, secret("vault_db_worklist_password"), f"host=127.0.0.1 port={PGBOUNCER_PORT} dbname=worklist user=worklist sslmode=require", "SELECT 1")
+    assert pooled.rc == 0, pooled.stderr
+    log = host.run(f"grep -c 'connection authorized: user=pgbouncer_auth database=worklist SSL enabled' /var/log/postgresql/postgresql-{pg_version}-main.log")
+    assert int(log.stdout.strip() or 0) >= 1
+    # With the host certificate it gets in without a password and can only run the lookup.
+    cert = "sslcert=/etc/pgbouncer/tls/server.crt sslkey=/etc/pgbouncer/tls/server.key"
+    conninfo = f"host=127.0.0.1 port={POSTGRESQL_PORT} dbname=worklist user=pgbouncer_auth sslmode=verify-ca sslrootcert={CA} {cert}"
+    lookup = host.run(f"runuser -u postgres -- psql {shlex.quote(conninfo)} -w -Atc 'SELECT usename FROM pgbouncer.get_auth($$worklist$$)'")
+    assert lookup.rc == 0, lookup.stderr
+    assert lookup.stdout.strip() == "worklist"
+    for sql in ("SELECT count(*) FROM pg_authid", "SELECT count(*) FROM pgbouncer.get_auth($$postgres$$) WHERE passwd IS NOT NULL"):
+        out = host.run(f"runuser -u postgres -- psql {shlex.quote(conninfo)} -w -Atc {shlex.quote(sql)}")
+        assert out.rc != 0 or out.stdout.strip() == "0", out.stderr
+    # Without the certificate no password gets it in, directly or through PgBouncer.
+    for port in (POSTGRESQL_PORT, PGBOUNCER_PORT):
+        out = psql(host, "not-the-password-" + uuid.uuid4().hex, f"host=127.0.0.1 port={port} dbname=worklist user=pgbouncer_auth sslmode=require", "SELECT 1")
+        assert out.rc != 0
+
+
 def test_data_pgbouncer_pool_modes(host, secret):
     out = psql(
         host, secret("vault_db_pgbouncer_admin_password"),
