@@ -324,3 +324,52 @@ def test_data_backup_and_restore_lose_nothing(host, pg_version):
     after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
     assert after == before
     superuser_sql(host, f"DROP TABLE {table}", database="worklist")
+
+
+def test_data_point_in_time_restore_keeps_before_and_drops_after(host, pg_version):
+    """Rows A, a backup, time T, rows B; the data directory destroyed; restored to T: A, not B."""
+    table = "pitr_proof_" + uuid.uuid4().hex[:8]
+    checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
+    rows_a = superuser_sql(
+        host,
+        f"CREATE TABLE {table} (id int PRIMARY KEY, payload text NOT NULL);"
+        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, 3000) g",
+        database="worklist",
+    )
+    assert rows_a.rc == 0, rows_a.stderr
+    before = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
+    assert before.startswith("3000:")
+
+    backup = run_playbook("playbooks/backup.yml")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+
+    # T from PostgreSQL's own clock, strictly between the backup and rows B.
+    target = superuser_sql(host, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')").stdout.strip()
+    host.run_expect([0], "sleep 1")
+    rows_b = superuser_sql(host, f"INSERT INTO {table} SELECT g, 'after the target' FROM generate_series(3001, 4000) g", database="worklist")
+    assert rows_b.rc == 0, rows_b.stderr
+    assert superuser_sql(host, f"SELECT count(*) FROM {table}", database="worklist").stdout.strip() == "4000"
+    # Archive the WAL that holds rows B: recovery has to see a commit after T to stop there.
+    segment = superuser_sql(host, "SELECT pg_walfile_name(pg_switch_wal())").stdout.strip()
+    done_sql = shlex.quote(f"SELECT coalesce(last_archived_wal >= '{segment}', false) FROM pg_stat_archiver")
+    archived = host.run(f"for i in $(seq 60); do [ \"$(runuser -u postgres -- psql -Atc {done_sql})\" = t ] && exit 0; sleep 1; done; exit 1")
+    assert archived.rc == 0, f"WAL segment {segment} was not archived"
+
+    data_dir = f"/var/lib/postgresql/{pg_version}/main"
+    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
+    host.run_expect([0], f"rm -rf {data_dir}")
+    assert not host.file(data_dir).exists
+
+    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true", "-e", json.dumps({"postgresql_restore_target_time": target}))
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    assert "Restored and proven against backup" in restore.stdout
+
+    after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
+    assert after == before
+    assert superuser_sql(host, f"SELECT count(*) FROM {table} WHERE id > 3000", database="worklist").stdout.strip() == "0"
+
+    # The promoted cluster is writable and archives its WAL again.
+    assert superuser_sql(host, "SELECT pg_is_in_recovery()").stdout.strip() == "f"
+    assert superuser_sql(host, f"DROP TABLE {table}", database="worklist").rc == 0
+    check = host.run("runuser -u postgres -- pgbackrest --stanza=main check")
+    assert check.rc == 0, check.stdout + check.stderr
