@@ -219,6 +219,48 @@ def test_data_local_facts_recorded(host):
         assert all(listener["tls"] for listener in fact["listeners"])
 
 
+def test_data_data_directory_is_recorded_with_its_volume_or_a_waiver(host, pg_version):
+    fact = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)
+    live = superuser_sql(host, "SHOW data_directory").stdout.strip()
+    assert fact["data_directory"] == live
+    volume = fact["data_volume"]
+    source = host.run(f"findmnt --noheadings --output SOURCE --mountpoint {shlex.quote(volume)}").stdout.strip() if volume else ""
+    on_luks = bool(source) and host.run(f"lsblk --nodeps --noheadings --output TYPE {shlex.quote(source)}").stdout.strip() == "crypt"
+    device_mapper = host.run("grep -qw device-mapper /proc/devices").rc == 0
+    waivers = [w for w in fact["waivers"] if w["id"] == "postgresql-data-encrypted-volume"]
+    if on_luks:
+        assert live.startswith(volume + "/") and not waivers
+    elif device_mapper:
+        # A real host: a named volume that is not usable stops the role, so none is named here.
+        assert volume == "" and not waivers
+    else:
+        assert len(waivers) == 1 and waivers[0]["requirement"] == "IQ-ENC-002"
+        assert "no device-mapper" in waivers[0]["reason"] and waivers[0]["reason"].endswith(f"the data directory stays {live}")
+
+
+def test_data_a_mount_that_is_not_luks_is_not_taken_for_the_encrypted_volume(host, pg_version):
+    if host.run("grep -qw device-mapper /proc/devices").rc == 0:
+        pytest.skip("a kernel with device-mapper: the role refuses such a mount instead (not reproducible without a LUKS device)")
+    volume = "/srv/imaging-pgdata-test"
+    fact_file = "/etc/ansible/facts.d/imaging_postgresql.fact"
+    host.run_expect([0], f"mkdir -p {volume} && mount -t tmpfs -o size=16m tmpfs {volume}")
+    try:
+        run = run_playbook("playbooks/data.yml", "--tags", "postgresql_facts", "-e", json.dumps({"imaging_postgresql_data_volume": volume}))
+        assert run.returncode == 0, run.stdout[-3000:]
+        fact = json.loads(host.file(fact_file).content_string)
+    finally:
+        host.run(f"umount {volume} && rmdir {volume}")
+    assert fact["data_volume"] == volume
+    assert fact["data_directory"] == f"/var/lib/postgresql/{pg_version}/main"
+    waiver = [w for w in fact["waivers"] if w["id"] == "postgresql-data-encrypted-volume"][0]
+    assert f"{volume} is mounted from tmpfs;" in waiver["reason"]
+    assert not host.file(f"{volume}/{pg_version}").exists
+    # The record of the real configuration again.
+    again = run_playbook("playbooks/data.yml", "--tags", "postgresql_facts")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert json.loads(host.file(fact_file).content_string)["data_volume"] != volume
+
+
 # --- Redis ------------------------------------------------------------------------------------
 
 
