@@ -58,7 +58,7 @@ _VARS_CACHE = {}
 
 
 def inventory_vars(host_name, *names):
-    """Templated values of inventory variables for one host, as the roles see them."""
+    """Templated values of inventory variables (or expressions) for one host, as the roles see them."""
     missing = [n for n in names if (host_name, n) not in _VARS_CACHE]
     if missing:
         expression = "{{ {" + ", ".join(f"{n!r}: {n}" for n in missing) + "} | to_json }}"
@@ -91,3 +91,12 @@ def secret(host):
         return inventory_vars(name, variable)[0]
 
     return read
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: takes a service down on purpose (runs after every other test)")
+
+
+def pytest_collection_modifyitems(items):
+    """Disruptive tests (destroy and restore a database, ...) run last, in their file order."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

@@ -337,6 +337,7 @@ def test_data_bad_input_is_refused_before_any_change(case):
     assert "TASK [hospital.imaging.postgresql : Install" not in result.stdout
 
 
+@pytest.mark.disruptive
 def test_data_backup_and_restore_lose_nothing(host, pg_version):
     table = "restore_proof_" + uuid.uuid4().hex[:8]
     checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
@@ -368,6 +369,7 @@ def test_data_backup_and_restore_lose_nothing(host, pg_version):
     superuser_sql(host, f"DROP TABLE {table}", database="worklist")
 
 
+@pytest.mark.disruptive
 def test_data_point_in_time_restore_keeps_before_and_drops_after(host, pg_version):
     """Rows A, a backup, time T, rows B; the data directory destroyed; restored to T: A, not B."""
     table = "pitr_proof_" + uuid.uuid4().hex[:8]
