@@ -337,32 +337,42 @@ def test_data_bad_input_is_refused_before_any_change(case):
     assert "TASK [hospital.imaging.postgresql : Install" not in result.stdout
 
 
-@pytest.mark.disruptive
-def test_data_backup_and_restore_lose_nothing(host, pg_version):
-    table = "restore_proof_" + uuid.uuid4().hex[:8]
+def proof_table(host, prefix, rows):
+    """A table of ``rows`` random rows in the worklist database: its name, checksum query and checksum."""
+    table = prefix + uuid.uuid4().hex[:8]
     checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
     created = superuser_sql(
         host,
         f"CREATE TABLE {table} (id int PRIMARY KEY, payload text NOT NULL);"
-        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, 5000) g",
+        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, {rows}) g",
         database="worklist",
     )
     assert created.rc == 0, created.stderr
-    before = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
-    assert before.startswith("5000:")
+    checksum = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
+    assert checksum.startswith(f"{rows}:")
+    return table, checksum_sql, checksum
+
+
+def destroy_and_restore(host, pg_version, *extra):
+    """Stop PostgreSQL, delete its data directory (the one the role recorded), run restore.yml."""
+    data_dir = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["data_directory"]
+    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
+    host.run_expect([0], f"rm -rf {shlex.quote(data_dir)}")
+    assert not host.file(data_dir).exists
+    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true", *extra)
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    assert "Restored and proven against backup" in restore.stdout
+
+
+@pytest.mark.disruptive
+def test_data_backup_and_restore_lose_nothing(host, pg_version):
+    table, checksum_sql, before = proof_table(host, "restore_proof_", 5000)
 
     backup = run_playbook("playbooks/backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
     assert "proof table:" in backup.stdout, backup.stdout[-3000:]
 
-    data_dir = f"/var/lib/postgresql/{pg_version}/main"
-    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
-    host.run_expect([0], f"rm -rf {data_dir}")
-    assert not host.file(data_dir).exists
-
-    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true")
-    assert restore.returncode == 0, restore.stdout[-3000:]
-    assert "Restored and proven against backup" in restore.stdout
+    destroy_and_restore(host, pg_version)
 
     after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
     assert after == before
@@ -372,17 +382,7 @@ def test_data_backup_and_restore_lose_nothing(host, pg_version):
 @pytest.mark.disruptive
 def test_data_point_in_time_restore_keeps_before_and_drops_after(host, pg_version):
     """Rows A, a backup, time T, rows B; the data directory destroyed; restored to T: A, not B."""
-    table = "pitr_proof_" + uuid.uuid4().hex[:8]
-    checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
-    rows_a = superuser_sql(
-        host,
-        f"CREATE TABLE {table} (id int PRIMARY KEY, payload text NOT NULL);"
-        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, 3000) g",
-        database="worklist",
-    )
-    assert rows_a.rc == 0, rows_a.stderr
-    before = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
-    assert before.startswith("3000:")
+    table, checksum_sql, before = proof_table(host, "pitr_proof_", 3000)
 
     backup = run_playbook("playbooks/backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
@@ -399,14 +399,7 @@ def test_data_point_in_time_restore_keeps_before_and_drops_after(host, pg_versio
     archived = host.run(f"for i in $(seq 60); do [ \"$(runuser -u postgres -- psql -Atc {done_sql})\" = t ] && exit 0; sleep 1; done; exit 1")
     assert archived.rc == 0, f"WAL segment {segment} was not archived"
 
-    data_dir = f"/var/lib/postgresql/{pg_version}/main"
-    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
-    host.run_expect([0], f"rm -rf {data_dir}")
-    assert not host.file(data_dir).exists
-
-    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true", "-e", json.dumps({"postgresql_restore_target_time": target}))
-    assert restore.returncode == 0, restore.stdout[-3000:]
-    assert "Restored and proven against backup" in restore.stdout
+    destroy_and_restore(host, pg_version, "-e", json.dumps({"postgresql_restore_target_time": target}))
 
     after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
     assert after == before

@@ -15,10 +15,9 @@ import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, PROJECT, ansible_env, stack_host
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import INVENTORY, PROJECT, ansible_env, inventory_runner, stack_host
 
-RUNNER = AnsibleRunner(INVENTORY)
+RUNNER = inventory_runner()
 
 
 def _first(group):

@@ -13,8 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from conftest import INVENTORY, inventory_vars, run_playbook
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import INVENTORY, inventory_runner, inventory_vars, run_playbook
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 REPORTS = os.path.join(EPHEMERAL, "validation-reports")
@@ -46,7 +45,7 @@ def run():
 def site_waived():
     """Requirements the site's inventory waives (site decisions, each with its written reason)."""
     waived = set()
-    for name in AnsibleRunner(INVENTORY).get_hosts("imaging"):
+    for name in inventory_runner().get_hosts("imaging"):
         waived |= {w["requirement"] for w in inventory_vars(name, "validation_waivers | default([])")[0]}
     return waived
 
@@ -140,7 +139,7 @@ def test_no_secret_in_logs_journal_reports_or_output(run, host):
     run_dir, _report = run
     with open(os.path.join(PROJECT, "playbooks", "vars", "secrets.yml")) as handle:
         names = [entry["name"] for entry in yaml.safe_load(handle)["imaging_required_secrets"]]
-    stack = AnsibleRunner(INVENTORY).get_hosts("imaging")[0]
+    stack = inventory_runner().get_hosts("imaging")[0]
     secrets = [value for value in inventory_vars(stack, *names) if value]
     assert len(secrets) == len(names)
     host.run("install -m 0600 /dev/null /root/.secrets-probe")
