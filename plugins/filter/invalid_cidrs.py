@@ -1,5 +1,5 @@
 # Copyright: hospital.imaging contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filter returning the entries of a list that are not valid IP networks."""
 
 from __future__ import annotations

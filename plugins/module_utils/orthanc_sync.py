@@ -10,6 +10,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import OrthancClient, OrthancError
+
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 
 
@@ -115,3 +117,79 @@ def summarize(actions, desired):
         deleted=sum(1 for a in actions if a['action'] == 'delete'),
         unchanged=sum(1 for d in desired if d['state'] == 'present' and d['name'] not in touched),
     )
+
+
+class Declaration(object):
+    """A module that declares one named collection of Orthanc objects.
+
+    Subclasses name the collection and give validate() (the declared list as dict(name, state,
+    payload), and every problem) and read() (Orthanc's current objects, by name); run() does the rest:
+    refuse an invalid list before any request, read once, plan, diff, write (not in check mode), report.
+    """
+
+    kind = None            # 'modality': in messages and diff headers
+    collection = None      # 'modalities': the REST collection
+    result_key = None      # the result key holding the objects after the run
+    compare_keys = ()
+    defaults = None
+    secret_keys = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    def validate(self):
+        raise NotImplementedError
+
+    def read(self, client):
+        raise NotImplementedError
+
+    def shown(self, payload):
+        """How an object appears in the result (subclasses drop secrets)."""
+        return payload
+
+    def read_collection(self, client, simple_format):
+        """GET /<collection>?expand as {name: config}; ``simple_format`` turns Orthanc's list form into a dict."""
+        answer = client.get('/%s?expand' % self.collection)
+        if isinstance(answer, list):
+            # Orthanc ignored "expand" (very old release): read each one.
+            answer = dict((n, client.get(client.path(self.collection, n, 'configuration'))) for n in answer)
+        if not isinstance(answer, dict):
+            raise OrthancError('GET /%s?expand returned %r, not an object: check that url points at Orthanc'
+                               % (self.collection, type(answer).__name__))
+        return dict((name, simple_format(config)) for name, config in answer.items())
+
+    def run(self):
+        result = dict(changed=False, actions=[], summary=dict(created=0, updated=0, deleted=0, unchanged=0),
+                      requests=0)
+        desired, errors = self.validate()
+        if errors:
+            self.module.fail_json(msg='%d invalid %s entr%s, nothing was written: %s' % (
+                len(errors), self.kind, 'y' if len(errors) == 1 else 'ies', '; '.join(errors)), errors=errors, **result)
+        client = None
+        try:
+            client = OrthancClient.from_module(self.module)
+            existing = self.read(client)
+            actions = plan(existing, desired, self.params['purge'], self.compare_keys, self.defaults)
+            result['actions'] = [public_action(a) for a in actions]
+            result['summary'] = summarize(actions, desired)
+            result['changed'] = bool(actions)
+            if self.module._diff:
+                result['diff'] = [diff_for(self.kind, a, secret_keys=self.secret_keys) for a in actions]
+            if actions and not self.module.check_mode:
+                apply(client, self.collection, actions)
+            after = dict(existing)
+            for action in actions:
+                if action['action'] == 'delete':
+                    after.pop(action['name'], None)
+                else:
+                    after[action['name']] = self.shown(action['payload'])
+            result[self.result_key] = after
+            result['requests'] = client.requests
+        except OrthancError as err:
+            result['requests'] = client.requests if client is not None else 0
+            self.module.fail_json(msg=str(err), http_status=err.status, **result)
+        finally:
+            if client is not None:
+                client.close()
+        self.module.exit_json(**result)

@@ -217,11 +217,7 @@ from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import (
     port_errors,
     same_ae_title,
 )
-from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import (
-    OrthancClient,
-    OrthancError,
-    orthanc_argument_spec,
-)
+from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import orthanc_argument_spec
 from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_sync
 
 COMPARE_KEYS = ('AET', 'Host', 'Port', 'Manufacturer', 'AllowEcho', 'AllowFind', 'AllowGet', 'AllowMove',
@@ -231,12 +227,22 @@ DEFAULTS = dict(Manufacturer='Generic', AllowEcho=True, AllowFind=True, AllowGet
                 AllowStore=True, UseDicomTls=False)
 
 
-class ModalityDeclaration(object):
+def simple_modality(config):
+    """Orthanc's simple format [AET, host, port, manufacturer] as its object format."""
+    if isinstance(config, list):
+        config = dict(AET=config[0], Host=config[1], Port=int(config[2]),
+                      Manufacturer=config[3] if len(config) > 3 else 'Generic')
+    return config
+
+
+class ModalityDeclaration(orthanc_sync.Declaration):
     """Validate the declared list, then bring Orthanc's modalities in line with it."""
 
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
+    kind = 'modality'
+    collection = 'modalities'
+    result_key = 'modalities'
+    compare_keys = COMPARE_KEYS
+    defaults = DEFAULTS
 
     def validate(self):
         """Return (desired, errors): desired entries as dict(name, state, payload)."""
@@ -302,55 +308,7 @@ class ModalityDeclaration(object):
         return desired, errors
 
     def read(self, client):
-        answer = client.get('/modalities?expand')
-        if isinstance(answer, list):
-            # Orthanc ignored "expand" (very old release): read each one.
-            answer = dict((n, client.get(client.path('modalities', n, 'configuration'))) for n in answer)
-        if not isinstance(answer, dict):
-            raise OrthancError('GET /modalities?expand returned %r, not an object: check that url points at Orthanc'
-                               % (type(answer).__name__,))
-        existing = {}
-        for name, config in answer.items():
-            if isinstance(config, list):  # simple format: [AET, host, port, manufacturer]
-                config = dict(AET=config[0], Host=config[1], Port=int(config[2]),
-                              Manufacturer=config[3] if len(config) > 3 else 'Generic')
-            existing[name] = config
-        return existing
-
-    def run(self):
-        result = dict(changed=False, actions=[], summary=dict(created=0, updated=0, deleted=0, unchanged=0),
-                      requests=0)
-        desired, errors = self.validate()
-        if errors:
-            self.module.fail_json(msg='%d invalid modality entr%s, nothing was written: %s' % (
-                len(errors), 'y' if len(errors) == 1 else 'ies', '; '.join(errors)), errors=errors, **result)
-        client = None
-        try:
-            client = OrthancClient.from_module(self.module)
-            existing = self.read(client)
-            actions = orthanc_sync.plan(existing, desired, self.params['purge'], COMPARE_KEYS, DEFAULTS)
-            result['actions'] = [orthanc_sync.public_action(a) for a in actions]
-            result['summary'] = orthanc_sync.summarize(actions, desired)
-            result['changed'] = bool(actions)
-            if self.module._diff:
-                result['diff'] = [orthanc_sync.diff_for('modality', a) for a in actions]
-            if actions and not self.module.check_mode:
-                orthanc_sync.apply(client, 'modalities', actions)
-            after = dict(existing)
-            for action in actions:
-                if action['action'] == 'delete':
-                    after.pop(action['name'], None)
-                else:
-                    after[action['name']] = action['payload']
-            result['modalities'] = after
-            result['requests'] = client.requests
-        except OrthancError as err:
-            result['requests'] = client.requests if client is not None else 0
-            self.module.fail_json(msg=str(err), http_status=err.status, **result)
-        finally:
-            if client is not None:
-                client.close()
-        self.module.exit_json(**result)
+        return self.read_collection(client, simple_modality)
 
 
 def main():

@@ -144,11 +144,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.parse import urlparse
-from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import (
-    OrthancClient,
-    OrthancError,
-    orthanc_argument_spec,
-)
+from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import orthanc_argument_spec
 from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_sync
 
 COMPARE_KEYS = ('Url', 'Username')
@@ -160,12 +156,24 @@ def normalize_url(url):
     return url if url.endswith('/') else url + '/'
 
 
-class PeerDeclaration(object):
+def simple_peer(config):
+    """A peer as the fields compared: the URL and user name (Orthanc never returns the password)."""
+    if isinstance(config, list):  # simple format: [url, username, password]
+        config = dict(Url=config[0], Username=config[1] if len(config) > 1 else None)
+    elif isinstance(config, str):
+        config = dict(Url=config, Username=None)
+    return dict(Url=config.get('Url'), Username=config.get('Username') or None)
+
+
+class PeerDeclaration(orthanc_sync.Declaration):
     """Validate the declared peers, then bring Orthanc's peers in line with them."""
 
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
+    kind = 'peer'
+    collection = 'peers'
+    result_key = 'peers'
+    compare_keys = COMPARE_KEYS
+    defaults = DEFAULTS
+    secret_keys = ('Password',)
 
     def validate(self):
         errors = []
@@ -202,55 +210,10 @@ class PeerDeclaration(object):
         return desired, errors
 
     def read(self, client):
-        answer = client.get('/peers?expand')
-        if isinstance(answer, list):
-            answer = dict((n, client.get(client.path('peers', n, 'configuration'))) for n in answer)
-        if not isinstance(answer, dict):
-            raise OrthancError('GET /peers?expand returned %r, not an object: check that url points at Orthanc'
-                               % (type(answer).__name__,))
-        existing = {}
-        for name, config in answer.items():
-            if isinstance(config, list):  # simple format: [url, username, password]
-                config = dict(Url=config[0], Username=config[1] if len(config) > 1 else None)
-            elif isinstance(config, str):
-                config = dict(Url=config, Username=None)
-            existing[name] = dict(Url=config.get('Url'), Username=config.get('Username') or None)
-        return existing
+        return self.read_collection(client, simple_peer)
 
-    def run(self):
-        result = dict(changed=False, actions=[], summary=dict(created=0, updated=0, deleted=0, unchanged=0),
-                      requests=0)
-        desired, errors = self.validate()
-        if errors:
-            self.module.fail_json(msg='%d invalid peer entr%s, nothing was written: %s' % (
-                len(errors), 'y' if len(errors) == 1 else 'ies', '; '.join(errors)), errors=errors, **result)
-        client = None
-        try:
-            client = OrthancClient.from_module(self.module)
-            existing = self.read(client)
-            actions = orthanc_sync.plan(existing, desired, self.params['purge'], COMPARE_KEYS, DEFAULTS)
-            result['actions'] = [orthanc_sync.public_action(a) for a in actions]
-            result['summary'] = orthanc_sync.summarize(actions, desired)
-            result['changed'] = bool(actions)
-            if self.module._diff:
-                result['diff'] = [orthanc_sync.diff_for('peer', a, secret_keys=('Password',)) for a in actions]
-            if actions and not self.module.check_mode:
-                orthanc_sync.apply(client, 'peers', actions)
-            after = dict(existing)
-            for action in actions:
-                if action['action'] == 'delete':
-                    after.pop(action['name'], None)
-                else:
-                    after[action['name']] = dict(Url=action['payload']['Url'], Username=action['payload']['Username'])
-            result['peers'] = after
-            result['requests'] = client.requests
-        except OrthancError as err:
-            result['requests'] = client.requests if client is not None else 0
-            self.module.fail_json(msg=str(err), http_status=err.status, **result)
-        finally:
-            if client is not None:
-                client.close()
-        self.module.exit_json(**result)
+    def shown(self, payload):
+        return dict(Url=payload['Url'], Username=payload['Username'])
 
 
 def main():

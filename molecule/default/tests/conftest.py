@@ -6,6 +6,7 @@ can produce (vault secrets, templated inventory variables) are read through ``an
 templating on the controller, with the scenario's inventory and vault password.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -28,9 +29,15 @@ def ansible_env():
     return env
 
 
+@functools.lru_cache(maxsize=None)
+def inventory_runner():
+    """One reading of the scenario's inventory (ansible-inventory runs once per session)."""
+    return AnsibleRunner(INVENTORY)
+
+
 def container_of(name):
     """The container behind an inventory host (a templated ansible_host is the sandbox's)."""
-    container = str(AnsibleRunner(INVENTORY).get_variables(name).get("ansible_host", name))
+    container = str(inventory_runner().get_variables(name).get("ansible_host", name))
     return SANDBOX_CONTAINER if "{{" in container else container
 
 
@@ -41,7 +48,7 @@ def stack_host(name):
 def inventory_name_of(host):
     """Inventory name of a testinfra host reached through docker://<container>."""
     container = getattr(host.backend, "name", None) or host.backend.host
-    hostvars = AnsibleRunner(INVENTORY).inventory["_meta"]["hostvars"]
+    hostvars = inventory_runner().inventory["_meta"]["hostvars"]
     for name in hostvars:
         if container_of(name) == container:
             return name
@@ -58,7 +65,7 @@ _VARS_CACHE = {}
 
 
 def inventory_vars(host_name, *names):
-    """Templated values of inventory variables for one host, as the roles see them."""
+    """Templated values of inventory variables (or expressions) for one host, as the roles see them."""
     missing = [n for n in names if (host_name, n) not in _VARS_CACHE]
     if missing:
         expression = "{{ {" + ", ".join(f"{n!r}: {n}" for n in missing) + "} | to_json }}"
@@ -91,3 +98,12 @@ def secret(host):
         return inventory_vars(name, variable)[0]
 
     return read
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: takes a service down on purpose (runs after every other test)")
+
+
+def pytest_collection_modifyitems(items):
+    """Disruptive tests (destroy and restore a database, ...) run last, in their file order."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

@@ -128,6 +128,42 @@ def test_data_pgbouncer_server_side_is_tls(host, secret):
     assert ssl.stdout.strip().startswith("t|TLSv1.")
 
 
+def test_data_pgbouncer_auth_file_holds_no_plaintext(host):
+    userlist = host.file("/etc/pgbouncer/userlist.txt")
+    assert userlist.user == "root" and userlist.group == "postgres" and userlist.mode == 0o640
+    entries = [shlex.split(line) for line in userlist.content_string.splitlines() if line.strip() and not line.lstrip().startswith((";", "#"))]
+    names = [entry[0] for entry in entries]
+    assert {"pgbouncer_admin", "pgbouncer_stats"} <= set(names)
+    # Names only in the messages: a failing entry must not print its secret.
+    malformed = [entry[0] for entry in entries if len(entry) != 2]
+    plaintext = [entry[0] for entry in entries if len(entry) == 2 and entry[1] != "" and not entry[1].startswith("SCRAM-SHA-256$")]
+    assert not malformed and not plaintext, f"entries that are malformed {malformed} or not a SCRAM secret {plaintext}"
+
+
+def test_data_pgbouncer_lookup_role_logs_in_with_its_certificate_only(host, secret, pg_version):
+    rules = superuser_sql(host, "SELECT auth_method, address, 'map=pooler' = ANY(options) FROM pg_hba_file_rules WHERE 'pgbouncer_auth' = ANY(user_name)")
+    assert rules.stdout.strip().splitlines() == ["cert|127.0.0.1|t"]
+    # A pooled login has PgBouncer run auth_query (at least once since it started); every
+    # server login of the lookup role was a certificate login (the only rule that admits it).
+    pooled = psql(host, secret("vault_db_worklist_password"), f"host=127.0.0.1 port={PGBOUNCER_PORT} dbname=worklist user=worklist sslmode=require", "SELECT 1")
+    assert pooled.rc == 0, pooled.stderr
+    log = host.run(f"grep -c 'connection authorized: user=pgbouncer_auth database=worklist SSL enabled' /var/log/postgresql/postgresql-{pg_version}-main.log")
+    assert int(log.stdout.strip() or 0) >= 1
+    # With the host certificate it gets in without a password and can only run the lookup.
+    cert = "sslcert=/etc/pgbouncer/tls/server.crt sslkey=/etc/pgbouncer/tls/server.key"
+    conninfo = f"host=127.0.0.1 port={POSTGRESQL_PORT} dbname=worklist user=pgbouncer_auth sslmode=verify-ca sslrootcert={CA} {cert}"
+    lookup = host.run(f"runuser -u postgres -- psql {shlex.quote(conninfo)} -w -Atc 'SELECT usename FROM pgbouncer.get_auth($$worklist$$)'")
+    assert lookup.rc == 0, lookup.stderr
+    assert lookup.stdout.strip() == "worklist"
+    for sql in ("SELECT count(*) FROM pg_authid", "SELECT count(*) FROM pgbouncer.get_auth($$postgres$$) WHERE passwd IS NOT NULL"):
+        out = host.run(f"runuser -u postgres -- psql {shlex.quote(conninfo)} -w -Atc {shlex.quote(sql)}")
+        assert out.rc != 0 or out.stdout.strip() == "0", out.stderr
+    # Without the certificate no password gets it in, directly or through PgBouncer.
+    for port in (POSTGRESQL_PORT, PGBOUNCER_PORT):
+        out = psql(host, "not-the-password-" + uuid.uuid4().hex, f"host=127.0.0.1 port={port} dbname=worklist user=pgbouncer_auth sslmode=require", "SELECT 1")
+        assert out.rc != 0
+
+
 def test_data_pgbouncer_pool_modes(host, secret):
     out = psql(
         host, secret("vault_db_pgbouncer_admin_password"),
@@ -181,6 +217,48 @@ def test_data_local_facts_recorded(host):
         assert fact["role"] == role
         assert fact["packages"] and all(fact["packages"].values())
         assert all(listener["tls"] for listener in fact["listeners"])
+
+
+def test_data_data_directory_is_recorded_with_its_volume_or_a_waiver(host, pg_version):
+    fact = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)
+    live = superuser_sql(host, "SHOW data_directory").stdout.strip()
+    assert fact["data_directory"] == live
+    volume = fact["data_volume"]
+    source = host.run(f"findmnt --noheadings --output SOURCE --mountpoint {shlex.quote(volume)}").stdout.strip() if volume else ""
+    on_luks = bool(source) and host.run(f"lsblk --nodeps --noheadings --output TYPE {shlex.quote(source)}").stdout.strip() == "crypt"
+    device_mapper = host.run("grep -qw device-mapper /proc/devices").rc == 0
+    waivers = [w for w in fact["waivers"] if w["id"] == "postgresql-data-encrypted-volume"]
+    if on_luks:
+        assert live.startswith(volume + "/") and not waivers
+    elif device_mapper:
+        # A real host: a named volume that is not usable stops the role, so none is named here.
+        assert volume == "" and not waivers
+    else:
+        assert len(waivers) == 1 and waivers[0]["requirement"] == "IQ-ENC-002"
+        assert "no device-mapper" in waivers[0]["reason"] and waivers[0]["reason"].endswith(f"the data directory stays {live}")
+
+
+def test_data_a_mount_that_is_not_luks_is_not_taken_for_the_encrypted_volume(host, pg_version):
+    if host.run("grep -qw device-mapper /proc/devices").rc == 0:
+        pytest.skip("a kernel with device-mapper: the role refuses such a mount instead (not reproducible without a LUKS device)")
+    volume = "/srv/imaging-pgdata-test"
+    fact_file = "/etc/ansible/facts.d/imaging_postgresql.fact"
+    host.run_expect([0], f"mkdir -p {volume} && mount -t tmpfs -o size=16m tmpfs {volume}")
+    try:
+        run = run_playbook("playbooks/data.yml", "--tags", "postgresql_facts", "-e", json.dumps({"imaging_postgresql_data_volume": volume}))
+        assert run.returncode == 0, run.stdout[-3000:]
+        fact = json.loads(host.file(fact_file).content_string)
+    finally:
+        host.run(f"umount {volume} && rmdir {volume}")
+    assert fact["data_volume"] == volume
+    assert fact["data_directory"] == f"/var/lib/postgresql/{pg_version}/main"
+    waiver = [w for w in fact["waivers"] if w["id"] == "postgresql-data-encrypted-volume"][0]
+    assert f"{volume} is mounted from tmpfs;" in waiver["reason"]
+    assert not host.file(f"{volume}/{pg_version}").exists
+    # The record of the real configuration again.
+    again = run_playbook("playbooks/data.yml", "--tags", "postgresql_facts")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert json.loads(host.file(fact_file).content_string)["data_volume"] != volume
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -259,32 +337,76 @@ def test_data_bad_input_is_refused_before_any_change(case):
     assert "TASK [hospital.imaging.postgresql : Install" not in result.stdout
 
 
-def test_data_backup_and_restore_lose_nothing(host, pg_version):
-    table = "restore_proof_" + uuid.uuid4().hex[:8]
+def proof_table(host, prefix, rows):
+    """A table of ``rows`` random rows in the worklist database: its name, checksum query and checksum."""
+    table = prefix + uuid.uuid4().hex[:8]
     checksum_sql = f"SELECT count(*) || ':' || md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM {table}"
     created = superuser_sql(
         host,
         f"CREATE TABLE {table} (id int PRIMARY KEY, payload text NOT NULL);"
-        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, 5000) g",
+        f" INSERT INTO {table} SELECT g, md5(random()::text) FROM generate_series(1, {rows}) g",
         database="worklist",
     )
     assert created.rc == 0, created.stderr
-    before = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
-    assert before.startswith("5000:")
+    checksum = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
+    assert checksum.startswith(f"{rows}:")
+    return table, checksum_sql, checksum
+
+
+def destroy_and_restore(host, pg_version, *extra):
+    """Stop PostgreSQL, delete its data directory (the one the role recorded), run restore.yml."""
+    data_dir = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["data_directory"]
+    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
+    host.run_expect([0], f"rm -rf {shlex.quote(data_dir)}")
+    assert not host.file(data_dir).exists
+    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true", *extra)
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    assert "Restored and proven against backup" in restore.stdout
+
+
+@pytest.mark.disruptive
+def test_data_backup_and_restore_lose_nothing(host, pg_version):
+    table, checksum_sql, before = proof_table(host, "restore_proof_", 5000)
 
     backup = run_playbook("playbooks/backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
     assert "proof table:" in backup.stdout, backup.stdout[-3000:]
 
-    data_dir = f"/var/lib/postgresql/{pg_version}/main"
-    host.run_expect([0], f"systemctl stop postgresql@{pg_version}-main")
-    host.run_expect([0], f"rm -rf {data_dir}")
-    assert not host.file(data_dir).exists
-
-    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true")
-    assert restore.returncode == 0, restore.stdout[-3000:]
-    assert "Restored and proven against backup" in restore.stdout
+    destroy_and_restore(host, pg_version)
 
     after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
     assert after == before
     superuser_sql(host, f"DROP TABLE {table}", database="worklist")
+
+
+@pytest.mark.disruptive
+def test_data_point_in_time_restore_keeps_before_and_drops_after(host, pg_version):
+    """Rows A, a backup, time T, rows B; the data directory destroyed; restored to T: A, not B."""
+    table, checksum_sql, before = proof_table(host, "pitr_proof_", 3000)
+
+    backup = run_playbook("playbooks/backup.yml")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+
+    # T from PostgreSQL's own clock, strictly between the backup and rows B.
+    target = superuser_sql(host, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')").stdout.strip()
+    host.run_expect([0], "sleep 1")
+    rows_b = superuser_sql(host, f"INSERT INTO {table} SELECT g, 'after the target' FROM generate_series(3001, 4000) g", database="worklist")
+    assert rows_b.rc == 0, rows_b.stderr
+    assert superuser_sql(host, f"SELECT count(*) FROM {table}", database="worklist").stdout.strip() == "4000"
+    # Archive the WAL that holds rows B: recovery has to see a commit after T to stop there.
+    segment = superuser_sql(host, "SELECT pg_walfile_name(pg_switch_wal())").stdout.strip()
+    done_sql = shlex.quote(f"SELECT coalesce(last_archived_wal >= '{segment}', false) FROM pg_stat_archiver")
+    archived = host.run(f"for i in $(seq 60); do [ \"$(runuser -u postgres -- psql -Atc {done_sql})\" = t ] && exit 0; sleep 1; done; exit 1")
+    assert archived.rc == 0, f"WAL segment {segment} was not archived"
+
+    destroy_and_restore(host, pg_version, "-e", json.dumps({"postgresql_restore_target_time": target}))
+
+    after = superuser_sql(host, checksum_sql, database="worklist").stdout.strip()
+    assert after == before
+    assert superuser_sql(host, f"SELECT count(*) FROM {table} WHERE id > 3000", database="worklist").stdout.strip() == "0"
+
+    # The promoted cluster is writable and archives its WAL again.
+    assert superuser_sql(host, "SELECT pg_is_in_recovery()").stdout.strip() == "f"
+    assert superuser_sql(host, f"DROP TABLE {table}", database="worklist").rc == 0
+    check = host.run("runuser -u postgres -- pgbackrest --stanza=main check")
+    assert check.rc == 0, check.stdout + check.stderr

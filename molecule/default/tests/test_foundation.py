@@ -1,6 +1,10 @@
 """The all-in-one host is a real Debian systemd host, converged through the sandbox inventory."""
 
 import json
+import os
+import re
+
+from conftest import PROJECT, run_playbook
 
 
 def test_systemd_is_pid_1(host):
@@ -40,3 +44,17 @@ def test_every_role_left_its_record(host):
              "orthanc", "nginx", "app_services"}
     present = {name[len("imaging_"):-len(".fact")] for name in host.run("ls /etc/ansible/facts.d").stdout.split()}
     assert roles <= present, sorted(roles - present)
+
+
+def test_check_mode_changes_nothing():
+    """site.yml in check mode on the converged stack: no failure and nothing to change (every role
+    supports check mode; validation, which exercises the live stack, says so and stops)."""
+    scenario = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.join(PROJECT, "molecule", "default"))
+    run = run_playbook(os.path.join(scenario, "converge.yml"), "--check")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    recap = run.stdout[run.stdout.rindex("PLAY RECAP"):]
+    hosts = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", recap, re.MULTILINE)
+    assert hosts, recap
+    changed = [line for line in run.stdout.splitlines() if line.startswith("changed:")]
+    assert all(int(c) == 0 and int(u) == 0 and int(f) == 0 for _name, c, u, f in hosts), recap + "\n".join(changed)
+    assert "it does not run in check mode" in run.stdout

@@ -10,17 +10,14 @@ import base64
 import json
 import os
 import shlex
-import ssl
 import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, PROJECT, ansible_env, stack_host
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import INVENTORY, PROJECT, ansible_env, inventory_runner, stack_host
 
-RUNNER = AnsibleRunner(INVENTORY)
+RUNNER = inventory_runner()
 
 
 def _first(group):
@@ -308,6 +305,21 @@ def _dcmtk_tls(target):
 
 
 @needs_client
+@pytest.mark.parametrize("version,accepted", [("-tls1_1", False), ("-tls1", False), ("-tls1_2", True), ("-tls1_3", True)])
+def test_dicom_tls_versions(modality, dicom_target, version, accepted):
+    """DICOM TLS from the modality, with its certificate of the site CA: nothing below TLS 1.2."""
+    if not dicom_target["tls"]:
+        pytest.skip("DICOM TLS is off")
+    base = "/etc/ssl/hospital-imaging"
+    res = modality.run(
+        f"echo | timeout 20 openssl s_client -connect {dicom_target['host']}:{dicom_target['port']} {version} "
+        f"-cipher 'DEFAULT:@SECLEVEL=0' -cert {base}/host.crt -key {base}/host.key -CAfile {base}/ca.crt 2>&1"
+    )
+    established = res.rc == 0 and ("New, TLSv1." in res.stdout) and "Cipher is (NONE)" not in res.stdout
+    assert established is accepted, res.stdout[-800:]
+
+
+@needs_client
 def test_declared_modality_echoes_over_tls(modality, declared, dicom_target):
     res = modality.run(f"echoscu {_dcmtk_tls(dicom_target)}-aet {declared[1]['AET']} -aec {dicom_target['aet']} {dicom_target['host']} {dicom_target['port']}")
     assert res.rc == 0, res.stderr
@@ -351,35 +363,48 @@ def test_declared_modality_stores_and_finds(modality, declared, dicom_target, di
     assert ds.StudyInstanceUID in (res.stdout + res.stderr)
 
 
+WRONG_ADDRESS_PROBE = """
+import json, ssl, sys
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+address, port, called, calling, tls = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+ae = AE(ae_title=calling)
+ae.add_requested_context(Verification)
+ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+tls_args = None
+if tls:
+    base = "/etc/ssl/hospital-imaging/"
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=base + "ca.crt")
+    ctx.check_hostname = False
+    ctx.load_cert_chain(base + "host.crt", base + "host.key")
+    tls_args = (ctx, None)
+assoc = ae.associate(address, port, ae_title=called, tls_args=tls_args)
+print(json.dumps({"established": assoc.is_established, "rejected": assoc.is_rejected}))
+if assoc.is_established:
+    assoc.release()
+"""
+
+
 @needs_client
 def test_declared_aet_from_another_address_is_rejected(modality, declared, dicom_target, dicom):
-    """The modality's AE title, its own certificate, but this controller's address: rejected."""
-    from pynetdicom import AE
-    from pynetdicom.sop_class import Verification
+    """The modality's AE title, a certificate of the site CA, but another address: rejected.
 
+    The association comes from the archive host itself, to its network address (the firewall lets
+    the host reach itself), so its source address is not the one the modality is declared with.
+    """
     address = dicom.interface.default().addresses[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("host.key", "host.crt", "ca.crt"):
-            with open(os.path.join(tmp, name), "w", encoding="ascii") as out:
-                out.write(modality.file(f"/etc/ssl/hospital-imaging/{name}").content_string)
-        ae = AE(ae_title=declared[1]["AET"])
-        ae.add_requested_context(Verification)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-        tls_args = None
-        if dicom_target["tls"]:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.path.join(tmp, "ca.crt"))
-            ctx.check_hostname = False
-            ctx.load_cert_chain(os.path.join(tmp, "host.crt"), os.path.join(tmp, "host.key"))
-            tls_args = (ctx, None)
-        assoc = ae.associate(address, dicom_target["port"], ae_title=dicom_target["aet"], tls_args=tls_args)
-        try:
-            assert assoc.is_rejected or not assoc.is_established
-            # The same association from the declared address is accepted (see the echo test), so
-            # the refusal here is the address check, not TLS.
-            assert assoc.is_rejected
-        finally:
-            if assoc.is_established:
-                assoc.release()
+    assert address != modality.interface.default().addresses[0]
+    python = "/opt/imaging-checks/bin/python"
+    assert dicom.file(python).exists, "the validation role installs pynetdicom there"
+    _put_file(dicom, "/tmp/wrong_address_probe.py", WRONG_ADDRESS_PROBE.encode())
+    out = dicom.check_output(
+        f"{python} /tmp/wrong_address_probe.py {address} {dicom_target['port']} {dicom_target['aet']} "
+        f"{declared[1]['AET']} {1 if dicom_target['tls'] else 0}"
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    # The same AE title from its declared address is accepted (see the echo test), so the
+    # refusal here is the address check, not TLS or the AE title.
+    assert result == {"established": False, "rejected": True}, result
 
 
 # --- Application services -----------------------------------------------------------------------

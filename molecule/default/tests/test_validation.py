@@ -11,9 +11,9 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+import yaml
 
-from conftest import INVENTORY, inventory_vars, run_playbook
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import INVENTORY, inventory_runner, inventory_vars, run_playbook
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 REPORTS = os.path.join(EPHEMERAL, "validation-reports")
@@ -23,12 +23,17 @@ PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.j
 CONTAINER_WAIVABLE = {"IQ-ENC-002", "IQ-AUD-001", "IQ-AUD-002", "IQ-OSH-SYSCTL", "IQ-OSH-TIME", "OQ-AUD-001"}
 
 
+# What the validation run printed (kept for the secrets test).
+OUTPUT = []
+
+
 @pytest.fixture(scope="module")
 def run():
     assert INVENTORY, "run by molecule: MOLECULE_INVENTORY_FILE names the scenario's inventory"
     proc = run_playbook("playbooks/validate.yml", "-e", "validation_fail_on_verdict=false",
                         "-e", "validation_report_root=%s" % REPORTS)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    OUTPUT.append(proc.stdout + proc.stderr)
     run_dir = os.path.realpath(os.path.join(REPORTS, "latest"))
     with open(os.path.join(run_dir, "report.json")) as handle:
         report = json.load(handle)
@@ -40,8 +45,8 @@ def run():
 def site_waived():
     """Requirements the site's inventory waives (site decisions, each with its written reason)."""
     waived = set()
-    for name in AnsibleRunner(INVENTORY).get_hosts("imaging"):
-        waived |= {w["requirement"] for w in inventory_vars(name, "validation_waivers")[0]}
+    for name in inventory_runner().get_hosts("imaging"):
+        waived |= {w["requirement"] for w in inventory_vars(name, "validation_waivers | default([])")[0]}
     return waived
 
 
@@ -127,3 +132,33 @@ def test_report_files_and_manifest(run):
                             stdout=subprocess.PIPE, universal_newlines=True)
     assert verify.returncode == 0 and "VERIFIED" in verify.stdout
     assert report["run"]["collection"]["git_commit"] and report["run"]["hosts"]
+
+
+def test_no_secret_in_logs_journal_reports_or_output(run, host):
+    """No vault secret in the host's logs and journal, the report files, or the run's output."""
+    run_dir, _report = run
+    with open(os.path.join(PROJECT, "playbooks", "vars", "secrets.yml")) as handle:
+        names = [entry["name"] for entry in yaml.safe_load(handle)["imaging_required_secrets"]]
+    stack = inventory_runner().get_hosts("imaging")[0]
+    secrets = [value for value in inventory_vars(stack, *names) if value]
+    assert len(secrets) == len(names)
+    host.run("install -m 0600 /dev/null /root/.secrets-probe")
+    for value in secrets:
+        host.run("printf '%%s\\n' %s >> /root/.secrets-probe", value)
+    try:
+        logs = host.run("grep -rlF -f /root/.secrets-probe /var/log")
+        assert logs.stdout.strip() == "", "secrets in log files: %s" % logs.stdout.split()
+        journal = host.run("journalctl --no-pager -q | grep -cF -f /root/.secrets-probe")
+        assert journal.stdout.strip() == "0", "secrets in %s journal lines" % journal.stdout.strip()
+    finally:
+        host.run("rm -f /root/.secrets-probe")
+    # (assertions name where a secret was found, never the secret)
+    assert not any(value in OUTPUT[0] for value in secrets), "a secret in the validation run's output"
+    leaked = []
+    for directory, _dirs, files in os.walk(run_dir):
+        for name in files:
+            with open(os.path.join(directory, name), "rb") as handle:
+                content = handle.read()
+            if any(value.encode() in content for value in secrets):
+                leaked.append(os.path.relpath(os.path.join(directory, name), run_dir))
+    assert leaked == [], "secrets in report files: %s" % leaked
