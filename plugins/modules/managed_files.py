@@ -194,12 +194,13 @@ def _text_diff(path, before, after):
             'after': to_text(after, errors='surrogate_or_strict')}
 
 
-def _validate(module, path, tmp, command):
+def _validate(module, path, tmp, command, tmpdir):
     if '%s' not in command:
-        module.fail_json(msg='%s: validate must contain %%s: %s' % (path, command))
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        module.fail_json(msg='%s: validate must contain %%s: %s' % (path, command), path=path)
     rc, out, err = module.run_command(command % tmp)
     if rc != 0:
-        module.cleanup(tmp)
+        shutil.rmtree(tmpdir, ignore_errors=True)
         module.fail_json(
             msg='%s: the new content failed validation (%s, exit %d); the file was left unchanged: %s'
                 % (path, command, rc, (err or out).strip()),
@@ -210,8 +211,12 @@ def _write_file(module, path, data, item, result):
     directory = os.path.dirname(path) or '.'
     if not os.path.isdir(directory):
         module.fail_json(msg='%s: the directory %s does not exist' % (path, directory), path=path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+    # The candidate keeps the target's name (validators such as systemd-analyze read it) in a private
+    # directory next to the target, so the final rename stays on one filesystem and is atomic.
+    tmpdir = tempfile.mkdtemp(prefix='.managed_files.', dir=directory)
+    tmp = os.path.join(tmpdir, os.path.basename(path))
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         # The candidate carries the wanted attributes before it is checked and moved into place.
@@ -227,7 +232,7 @@ def _write_file(module, path, data, item, result):
             if item.get(attr) is not None:
                 setter(tmp, item[attr], False)
         if item.get('validate'):
-            _validate(module, path, tmp, item['validate'])
+            _validate(module, path, tmp, item['validate'], tmpdir)
         if item.get('backup') and os.path.exists(path):
             result['backup_file'] = module.backup_local(path)
         # a new file stays private until its wanted attributes are set
@@ -237,8 +242,9 @@ def _write_file(module, path, data, item, result):
         finally:
             os.umask(umask)
     except Exception as e:  # pylint: disable=broad-except
-        module.cleanup(tmp)
+        shutil.rmtree(tmpdir, ignore_errors=True)
         module.fail_json(msg='%s: could not write the file: %s' % (path, to_native(e)), path=path)
+    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _manage_file(module, item, result, diffs):
