@@ -23,7 +23,7 @@ description:
     M(ansible.builtin.template) does, and hands the module the result as O(files[].content).
   - The content is never echoed in the result; in diff mode the differences of text files are returned.
 author:
-  - Hospital Imaging Platform Team
+  - hospital.imaging contributors (@hospital-imaging)
 attributes:
   check_mode:
     support: full
@@ -153,7 +153,6 @@ results:
       returned: when a backup was made
 """
 
-import difflib
 import os
 import shutil
 import tempfile
