@@ -156,6 +156,15 @@ def test_orthanc_runs_sandboxed(dicom):
     assert "PrivateTmp=yes" in props
 
 
+def test_orthanc_sends_dicom_replies_without_delay(dicom):
+    """The running Orthanc has TCP_NODELAY=1: its DCMTK then disables Nagle's algorithm, so a C-STORE
+    response does not wait for the sender's delayed ACK (scripts/bench-ingest measures the effect)."""
+    pid = dicom.check_output("systemctl show orthanc -p MainPID --value")
+    assert pid and pid != "0"
+    environ = dicom.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+    assert "TCP_NODELAY=1" in environ
+
+
 def test_orthanc_configuration_is_locked_down(dicom):
     cfg = _orthanc_config(dicom)
     assert cfg["AuthenticationEnabled"] is True
