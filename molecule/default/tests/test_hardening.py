@@ -245,6 +245,14 @@ def test_file_integrity_baseline_and_daily_check(host):
     assert timer.is_enabled and timer.is_running
 
 
+def test_file_integrity_baseline_covers_the_installed_stack(host):
+    """On a first install site.yml takes the baseline again at its end: it holds the later tiers' files."""
+    if not host.file("/etc/orthanc/orthanc.json").exists:
+        pytest.skip("no imaging tier on this host (hardening-only scenario)")
+    listing = host.check_output("zcat -f /var/lib/aide/aide.db | grep -c '^/etc/orthanc/orthanc.json ' || true")
+    assert int(listing or 0) == 1, "the AIDE baseline does not hold /etc/orthanc/orthanc.json"
+
+
 # --- auditd -----------------------------------------------------------------------------------
 
 def test_audit_rules_are_checked_and_merged(host):

@@ -156,6 +156,15 @@ def test_orthanc_runs_sandboxed(dicom):
     assert "PrivateTmp=yes" in props
 
 
+def test_orthanc_sends_dicom_replies_without_delay(dicom):
+    """The running Orthanc has TCP_NODELAY=1: its DCMTK then disables Nagle's algorithm, so a C-STORE
+    response does not wait for the sender's delayed ACK (scripts/bench-ingest measures the effect)."""
+    pid = dicom.check_output("systemctl show orthanc -p MainPID --value")
+    assert pid and pid != "0"
+    environ = dicom.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+    assert "TCP_NODELAY=1" in environ
+
+
 def test_orthanc_configuration_is_locked_down(dicom):
     cfg = _orthanc_config(dicom)
     assert cfg["AuthenticationEnabled"] is True
@@ -361,6 +370,29 @@ def test_declared_modality_stores_and_finds(modality, declared, dicom_target, di
     )
     assert res.rc == 0, res.stderr
     assert ds.StudyInstanceUID in (res.stdout + res.stderr)
+
+
+@needs_client
+def test_parallel_associations_store_every_instance(modality, declared, dicom_target, dicom, admin):
+    """Eight associations send at once (several scanners finishing together): every C-STORE succeeds and
+    every instance is in the index. Parallel index writers used to conflict in PostgreSQL."""
+    token = uuid.uuid4().hex[:10].upper()
+    patient_id = f"PA{token}"
+    for n in range(40):
+        data, _ds = _ct_instance(f"PARALLEL^{token}", patient_id)
+        _put_file(modality, f"/tmp/parallel-{token}-{n:02d}.dcm", data)
+    tls = _dcmtk_tls(dicom_target)
+    send = (f"storescu {tls}-aet {declared[1]['AET']} -aec {dicom_target['aet']} "
+            f"{dicom_target['host']} {dicom_target['port']}")
+    script = (f"cd /tmp && fail=0; for k in 0 1 2 3 4 5 6 7; do "
+              f"TCP_NODELAY=1 {send} $(ls parallel-{token}-*.dcm | awk -v k=$k 'NR % 8 == k') & done; "
+              f"for j in $(jobs -p); do wait $j || fail=1; done; rm -f parallel-{token}-*.dcm; exit $fail")
+    res = modality.run(f"bash -c {shlex.quote(script)}")
+    assert res.rc == 0, res.stderr[-2000:]
+    out = dicom.check_output(
+        "curl -sf -u %s -X POST -d %s 'http://127.0.0.1:%s/tools/find'", ":".join(admin),
+        json.dumps({"Level": "Instance", "Query": {"PatientID": patient_id}}), str(_orthanc_http_port(dicom)))
+    assert len(json.loads(out)) == 40
 
 
 WRONG_ADDRESS_PROBE = """
