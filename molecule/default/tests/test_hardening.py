@@ -251,6 +251,9 @@ def test_file_integrity_baseline_covers_the_installed_stack(host):
         pytest.skip("no imaging tier on this host (hardening-only scenario)")
     listing = host.check_output("zcat -f /var/lib/aide/aide.db | grep -c '^/etc/orthanc/orthanc.json ' || true")
     assert int(listing or 0) == 1, "the AIDE baseline does not hold /etc/orthanc/orthanc.json"
+    # ... and not the image store or the database cluster (data, not system files).
+    data = host.check_output("zcat -f /var/lib/aide/aide.db | grep -c -E '^/var/lib/(orthanc|postgresql)/' || true")
+    assert int(data or 0) == 0, "the AIDE baseline holds files of the image store or the database cluster"
 
 
 # --- auditd -----------------------------------------------------------------------------------
