@@ -197,7 +197,8 @@ def _validate(module, path, tmp, command, tmpdir):
     if '%s' not in command:
         shutil.rmtree(tmpdir, ignore_errors=True)
         module.fail_json(msg='%s: validate must contain %%s: %s' % (path, command), path=path)
-    rc, out, err = module.run_command(command % tmp)
+    # Every %s names the candidate; any other % in the command (date +%F, printf) stays as written.
+    rc, out, err = module.run_command(command.replace('%s', tmp))
     if rc != 0:
         shutil.rmtree(tmpdir, ignore_errors=True)
         module.fail_json(

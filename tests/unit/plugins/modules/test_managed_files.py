@@ -100,6 +100,19 @@ def test_validate_success_replaces(run_module, tmp_path):
     assert target.read_text() == 'echo new\n'
 
 
+def test_validate_with_other_percent_signs(run_module, tmp_path):
+    """Only %s names the candidate: a command with other % signs runs as written."""
+    target = tmp_path / 'p.conf'
+    res = run_module(managed_files, {'files': [entry(target, content='x\n',
+                                                     validate="/bin/sh -c 'date +%F >/dev/null && test -s \"$1\"' sh %s")]})
+    assert not res.failed, res
+    assert target.read_text() == 'x\n'
+    res = run_module(managed_files, {'files': [entry(tmp_path / 'q.conf', content='',
+                                                     validate="/bin/sh -c 'printf %d 1 >/dev/null && test -s \"$1\"' sh %s")]})
+    assert res.failed
+    assert not (tmp_path / 'q.conf').exists()
+
+
 def test_backup_keeps_the_previous_file(run_module, tmp_path):
     target = tmp_path / 'b.conf'
     target.write_text('before\n')
