@@ -9,11 +9,18 @@ import os
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.hospital.imaging.plugins.module_utils import preflight as checks
 
 import yaml
+
+try:  # ansible-core 2.19+: only strings marked as trusted are rendered as templates
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core renders every string
+    def trust_as_template(value):
+        return value
 
 display = Display()
 
@@ -26,6 +33,17 @@ def load_role_defaults(role):
         return {}
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle) or {}
+
+
+def trusted(value):
+    """The collection's own role defaults (read from its files) may be rendered as templates."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, list):
+        return [trusted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: trusted(item) for key, item in value.items()}
+    return value
 
 
 def without_defaults(options):
@@ -63,6 +81,40 @@ class ActionModule(ActionBase):
             problems.append("%s: %s: cannot be resolved (%s)" % (host, name, str(exc).splitlines()[0]))
             return False, None
 
+    @staticmethod
+    def _value(templar, variables, defaults, name):
+        """A variable as the roles will see it (site value or role default); None when it cannot be
+        resolved yet (a role default built from facts gathered later)."""
+        if name not in variables:
+            return None
+        value = variables[name]
+        if name in defaults and value is defaults[name]:
+            value = trusted(value)  # the collection's own default, read from its files
+        try:
+            return templar.template(value)
+        except AnsibleError:
+            return None
+
+    def _check_data_watched(self, templar, variables, defaults, host, host_groups):
+        problems = []
+        aide = None
+        if boolean(self._value(templar, variables, defaults, "os_hardening_file_integrity_enabled"), strict=False) \
+                or "os_hardening_file_integrity_enabled" not in variables:
+            aide = self._value(templar, variables, defaults, "os_hardening_aide_exclude_paths")
+        for group, data_name, watch_name, shared_name in checks.DATA_WATCHES:
+            if group not in host_groups:
+                continue
+            if data_name == "orthanc_storage_directory" and boolean(
+                    self._value(templar, variables, defaults, "orthanc_postgresql_storage_enabled"), strict=False):
+                continue  # the images are in the database cluster, which has its own watch
+            data_dir = self._value(templar, variables, defaults, data_name)
+            watch_dir = self._value(templar, variables, defaults, watch_name)
+            if data_dir is None or watch_dir is None:
+                continue
+            problems.extend(checks.check_data_watched(host, data_name, data_dir, watch_name, watch_dir, shared_name,
+                                                      aide if isinstance(aide, list) else None))
+        return problems
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
@@ -78,9 +130,10 @@ class ActionModule(ActionBase):
             specs[role] = None if spec is None else without_defaults(spec)
         prefixes = tuple(["imaging_"] + ["%s_" % role for role in roles])
         # What the site's values may refer to: the roles' defaults (lowest precedence), this play's variables.
-        base = {}
+        defaults = {}
         for role in roles:
-            base.update(load_role_defaults(role))
+            defaults.update(load_role_defaults(role))
+        base = dict(defaults)
         base.update(task_vars)
 
         problems = checks.check_groups(groups)
@@ -109,6 +162,7 @@ class ActionModule(ActionBase):
                 outcome = ArgumentSpecValidator(spec).validate(params)
                 for message in outcome.error_messages:
                     problems.append("%s: role %s: %s" % (host, role, message))
+            problems.extend(self._check_data_watched(templar, variables, defaults, host, host_groups))
 
         # keep the order stable and drop repeats (group problems are not per host)
         seen, ordered = set(), []

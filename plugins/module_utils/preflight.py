@@ -10,6 +10,7 @@ instead of raising, so the preflight play can report every problem at once.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 
 PLACEHOLDER_PATTERNS = (
@@ -148,3 +149,42 @@ def check_os(host, facts, supported):
     if "%s %s" % (dist, major) not in supported:
         return ["%s: operating system %s %s is not supported (supported: %s)" % (host, dist, major, ", ".join(supported))]
     return []
+
+
+# Data directories that hold PHI, the audit watch that must cover each, and the shared inventory
+# variable that moves the watch (and the AIDE exclusion) with the data:
+# (group whose hosts hold it, data directory variable, audit watch variable, shared variable).
+DATA_WATCHES = (
+    ("imaging_db", "postgresql_data_directory", "auditd_postgresql_data_dir", "imaging_postgresql_data_dir"),
+    ("imaging_dicom", "orthanc_storage_directory", "auditd_image_store", "imaging_image_store_directory"),
+)
+
+
+def _within(path, parent):
+    path, parent = posixpath.normpath(path), posixpath.normpath(parent)
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def check_data_watched(host, data_name, data_dir, watch_name, watch_dir, shared_name, aide_excludes=None):
+    """A PHI data directory must lie under its audit watch and, when AIDE runs, under one of the
+    directories AIDE leaves out (a cluster or image store moved to an encrypted volume must take both along)."""
+    problems = []
+    for name, value in ((data_name, data_dir), (watch_name, watch_dir)):
+        if not isinstance(value, str) or not posixpath.isabs(value):
+            problems.append("%s: %s: %r is not an absolute path (rule: data directories are absolute paths)"
+                            % (host, name, value))
+    if problems:
+        return problems
+    if not _within(data_dir, watch_dir):
+        problems.append(
+            "%s: %s: %s is outside %s (%s), the directory auditd watches for it (rule: a PHI data directory "
+            "lies under its audit watch; set %s to a directory that holds it)"
+            % (host, data_name, data_dir, watch_name, watch_dir, shared_name))
+    if aide_excludes is not None:
+        excludes = [p for p in aide_excludes if isinstance(p, str) and posixpath.isabs(p)]
+        if not any(_within(data_dir, parent) for parent in excludes):
+            problems.append(
+                "%s: %s: %s is under none of os_hardening_aide_exclude_paths (%s) (rule: AIDE leaves PHI data "
+                "directories out of its baseline; set %s to a directory that holds it)"
+                % (host, data_name, data_dir, ", ".join(excludes) or "none", shared_name))
+    return problems

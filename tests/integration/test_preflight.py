@@ -93,6 +93,7 @@ def test_bad_input_is_refused_before_any_change(tmp_path, test_host):
         "imaging_modality_cidrs": ["10.20.0.0/16", "10.0.0.0/33"],   # invalid CIDR
         "imaging_dicom_port": 70000,                                 # out of range
         "imaging_https_port": 4243,                                  # same as imaging_dicom_tls_port
+        "postgresql_data_directory": "/srv/phi/postgresql/15/main",   # moved without its audit watch
     }), encoding="utf-8")
     before = filesystem_changes(test_host)
     result = playbook(inv, test_host, "site.yml", "-e", "@" + str(bad))
@@ -109,6 +110,9 @@ def test_bad_input_is_refused_before_any_change(tmp_path, test_host):
     assert "imaging_dicom_port: 70000 is out of range (rule: integer 1-65535)" in out
     assert "imaging_dicom_tls_port, imaging_https_port: the same port 4243 is used more than once" in out
     assert "%s: is not set" % dropped in out
+    assert ("postgresql_data_directory: /srv/phi/postgresql/15/main is outside auditd_postgresql_data_dir "
+            "(/var/lib/postgresql), the directory auditd watches for it") in out
+    assert "set imaging_postgresql_data_dir to a directory that holds it" in out
     # nothing after preflight ran, and the host's filesystem is exactly as before
     assert "PLAY [Harden every host]" not in out
     assert before == after, "the host changed:\n" + "\n".join(sorted(set(after) - set(before)))
