@@ -32,7 +32,7 @@ def load_role_defaults(role):
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return trusted(yaml.safe_load(handle) or {})  # the collection's own files: their templates render
 
 
 def trusted(value):
@@ -72,43 +72,32 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("required_secrets", "roles", "supported_os", "hosts"))
 
     @staticmethod
-    def _resolve(templar, hostvars, host, name, problems):
+    def _resolve(templar, source, host, name, problems=None):
+        """(found, value) of a variable rendered as the roles will see it. A value that cannot be rendered
+        is a problem when `problems` is given; without it (a role default built from facts gathered later)
+        it is left unchecked."""
         try:
-            return True, templar.template(hostvars[name])
+            return True, templar.template(source[name])
         except KeyError:
             return False, None
         except AnsibleError as exc:
-            problems.append("%s: %s: cannot be resolved (%s)" % (host, name, str(exc).splitlines()[0]))
+            if problems is not None:
+                problems.append("%s: %s: cannot be resolved (%s)" % (host, name, str(exc).splitlines()[0]))
             return False, None
 
-    @staticmethod
-    def _value(templar, variables, defaults, name):
-        """A variable as the roles will see it (site value or role default); None when it cannot be
-        resolved yet (a role default built from facts gathered later)."""
-        if name not in variables:
-            return None
-        value = variables[name]
-        if name in defaults and value is defaults[name]:
-            value = trusted(value)  # the collection's own default, read from its files
-        try:
-            return templar.template(value)
-        except AnsibleError:
-            return None
+    def _check_data_watched(self, templar, variables, host, host_groups):
+        def value(name):
+            return self._resolve(templar, variables, host, name)[1]
 
-    def _check_data_watched(self, templar, variables, defaults, host, host_groups):
-        problems = []
         aide = None
-        if boolean(self._value(templar, variables, defaults, "os_hardening_file_integrity_enabled"), strict=False) \
-                or "os_hardening_file_integrity_enabled" not in variables:
-            aide = self._value(templar, variables, defaults, "os_hardening_aide_exclude_paths")
-        for group, data_name, watch_name, shared_name in checks.DATA_WATCHES:
-            if group not in host_groups:
+        enabled = value("os_hardening_file_integrity_enabled")
+        if enabled is None or boolean(enabled, strict=False):
+            aide = value("os_hardening_aide_exclude_paths")
+        problems = []
+        for group, data_name, watch_name, shared_name, unless in checks.DATA_WATCHES:
+            if group not in host_groups or (unless and boolean(value(unless), strict=False)):
                 continue
-            if data_name == "orthanc_storage_directory" and boolean(
-                    self._value(templar, variables, defaults, "orthanc_postgresql_storage_enabled"), strict=False):
-                continue  # the images are in the database cluster, which has its own watch
-            data_dir = self._value(templar, variables, defaults, data_name)
-            watch_dir = self._value(templar, variables, defaults, watch_name)
+            data_dir, watch_dir = value(data_name), value(watch_name)
             if data_dir is None or watch_dir is None:
                 continue
             problems.extend(checks.check_data_watched(host, data_name, data_dir, watch_name, watch_dir, shared_name,
@@ -130,10 +119,9 @@ class ActionModule(ActionBase):
             specs[role] = None if spec is None else without_defaults(spec)
         prefixes = tuple(["imaging_"] + ["%s_" % role for role in roles])
         # What the site's values may refer to: the roles' defaults (lowest precedence), this play's variables.
-        defaults = {}
+        base = {}
         for role in roles:
-            defaults.update(load_role_defaults(role))
-        base = dict(defaults)
+            base.update(load_role_defaults(role))
         base.update(task_vars)
 
         problems = checks.check_groups(groups)
@@ -162,7 +150,7 @@ class ActionModule(ActionBase):
                 outcome = ArgumentSpecValidator(spec).validate(params)
                 for message in outcome.error_messages:
                     problems.append("%s: role %s: %s" % (host, role, message))
-            problems.extend(self._check_data_watched(templar, variables, defaults, host, host_groups))
+            problems.extend(self._check_data_watched(templar, variables, host, host_groups))
 
         # keep the order stable and drop repeats (group problems are not per host)
         seen, ordered = set(), []

@@ -153,10 +153,12 @@ def check_os(host, facts, supported):
 
 # Data directories that hold PHI, the audit watch that must cover each, and the shared inventory
 # variable that moves the watch (and the AIDE exclusion) with the data:
-# (group whose hosts hold it, data directory variable, audit watch variable, shared variable).
+# (group whose hosts hold it, data directory variable, audit watch variable, shared variable,
+#  switch that puts the data elsewhere: images stored in the database cluster, which has its own watch).
 DATA_WATCHES = (
-    ("imaging_db", "postgresql_data_directory", "auditd_postgresql_data_dir", "imaging_postgresql_data_dir"),
-    ("imaging_dicom", "orthanc_storage_directory", "auditd_image_store", "imaging_image_store_directory"),
+    ("imaging_db", "postgresql_data_directory", "auditd_postgresql_data_dir", "imaging_postgresql_data_dir", None),
+    ("imaging_dicom", "orthanc_storage_directory", "auditd_image_store", "imaging_image_store_directory",
+     "orthanc_postgresql_storage_enabled"),
 )
 
 
