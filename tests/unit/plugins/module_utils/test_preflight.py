@@ -117,12 +117,12 @@ WATCH_ARGS = ("postgresql_data_directory", "auditd_postgresql_data_dir", "imagin
 ])
 def test_data_directory_under_its_watch_passes(data_dir, watch_dir):
     assert pf.check_data_watched("db1", WATCH_ARGS[0], data_dir, WATCH_ARGS[1], watch_dir, WATCH_ARGS[2],
-                                        ["/var/lib/postgresql", "/srv/phi"]) == []
+                                 ["/var/lib/postgresql", "/srv/phi"]) == []
 
 
 def test_data_directory_moved_without_its_watch_is_named_with_the_fix():
     problems = pf.check_data_watched("db1", WATCH_ARGS[0], "/srv/phi/postgresql/15/main", WATCH_ARGS[1],
-                                            "/var/lib/postgresql", WATCH_ARGS[2], ["/var/lib/postgresql"])
+                                     "/var/lib/postgresql", WATCH_ARGS[2], ["/var/lib/postgresql"])
     assert problems == [
         "db1: postgresql_data_directory: /srv/phi/postgresql/15/main is outside auditd_postgresql_data_dir "
         "(/var/lib/postgresql), the directory auditd watches for it (rule: a PHI data directory lies under its "
@@ -135,12 +135,12 @@ def test_data_directory_moved_without_its_watch_is_named_with_the_fix():
 
 def test_a_sibling_with_a_common_prefix_is_not_inside():
     problems = pf.check_data_watched("db1", WATCH_ARGS[0], "/var/lib/postgresql-old", WATCH_ARGS[1],
-                                            "/var/lib/postgresql", WATCH_ARGS[2])
+                                     "/var/lib/postgresql", WATCH_ARGS[2])
     assert len(problems) == 1 and "is outside auditd_postgresql_data_dir" in problems[0]
 
 
 def test_relative_data_directory_is_refused():
     problems = pf.check_data_watched("db1", WATCH_ARGS[0], "data/pg", WATCH_ARGS[1], "/var/lib/postgresql",
-                                            WATCH_ARGS[2])
+                                     WATCH_ARGS[2])
     assert problems == ["db1: postgresql_data_directory: 'data/pg' is not an absolute path "
                         "(rule: data directories are absolute paths)"]
