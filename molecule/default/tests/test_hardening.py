@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -235,6 +236,29 @@ def test_usb_devices_are_blocked_or_waived(host):
         assert host.file("/etc/usbguard/rules.conf.generated").exists
     else:
         assert "os_hardening-usbguard-daemon" in waiver_ids(host, "os_hardening")
+
+
+# Lynis BOOT-5264 (systemd-analyze security): Debian ships these units unsandboxed (exposure 9.2 to
+# 9.6 of 10); the data and imaging roles add a drop-in. The running process is checked, not only the
+# unit file: a drop-in written but never applied (no daemon-reload before the restart) fails here.
+@pytest.mark.parametrize("role, unit", [
+    ("postgresql", "postgresql@{version}-main.service"),
+    ("pgbouncer", "pgbouncer.service"),
+    ("nginx", "nginx.service"),
+])
+def test_phi_services_run_sandboxed(host, role, unit):
+    unit = unit.format(version=fact(host, "postgresql")["version"]) if role == "postgresql" else unit
+    assert host.file(FACTS.format(role)).exists, f"{role} is not installed on this host"
+    drop_ins = host.check_output(f"systemctl show -P DropInPaths {unit}")
+    assert ".service.d/hardening.conf" in drop_ins, drop_ins
+    pid = int(host.check_output(f"systemctl show -P MainPID {unit}"))
+    assert pid > 0, f"{unit} is not running"
+    status = dict(line.split(":", 1) for line in host.file(f"/proc/{pid}/status").content_string.splitlines() if ":" in line)
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2", "no system call filter on the running process"
+    report = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", report).group(1))
+    assert exposure <= 3.5, report.splitlines()[-1]
 
 
 def test_file_integrity_baseline_and_daily_check(host):
