@@ -181,6 +181,7 @@ class DicomCheck(object):
         self.log = _LogCapture()
         self.tls_args = None
         self.operation_error = None
+        self.started_at = None
 
     def prepare(self):
         """Load the TLS material; raises ValueError or ssl.SSLError/OSError on bad files."""
@@ -191,6 +192,9 @@ class DicomCheck(object):
 
     def _on_event(self, event):
         self.events.append(event.event.name)
+
+    def _on_pdu_sent(self, event):
+        self.events.append('PDU_SENT:%s' % type(event.pdu).__name__)
 
     def _on_pdu_recv(self, event):
         self.events.append('PDU_RECV:%s' % type(event.pdu).__name__)
@@ -218,10 +222,12 @@ class DicomCheck(object):
             (evt.EVT_REJECTED, self._on_event),
             (evt.EVT_ABORTED, self._on_event),
             (evt.EVT_PDU_RECV, self._on_pdu_recv),
+            (evt.EVT_PDU_SENT, self._on_pdu_sent),
         ]
         pn_logger = logging.getLogger('pynetdicom')
         pn_logger.addHandler(self.log)
         self.started = time.monotonic()
+        self.started_at = round(time.time(), 3)
         try:
             kwargs = dict(ae_title=self.called_aet, evt_handlers=handlers, tls_args=self.tls_args)
             if ext_neg:
@@ -234,46 +240,73 @@ class DicomCheck(object):
         return assoc if assoc.is_established else None
 
     def association_evidence(self):
+        """What happened to the association request, as data a verdict can be computed from.
+
+        ``outcome`` is one of established, rejected, aborted, no-accepted-context, connection-failed,
+        timeout or not-attempted; ``result`` keeps the finer PS3.8 wording (rejected-permanent, ...).
+        ``connected``, ``request_sent``, ``pdus_received`` and ``local_address`` (the address the peer
+        saw the request come from) tell how far the exchange got, whatever the outcome.
+        """
         assoc = self.association
         p = self.params
         evidence = dict(
             calling_aet=self.calling_aet, called_aet=self.called_aet, host=p['host'], port=p['port'],
-            tls=bool(p['tls']), established=False, result=None, result_code=None, source=None,
-            source_code=None, reason=None, reason_code=None, accepted_contexts=[], rejected_contexts=[],
-            error=None,
+            tls=bool(p['tls']), established=False, outcome='not-attempted', result=None, result_code=None,
+            source=None, source_code=None, reason=None, reason_code=None, accepted_contexts=[],
+            rejected_contexts=[], error=None, tls_error=None, connected='EVT_CONN_OPEN' in self.events,
+            request_sent='PDU_SENT:A_ASSOCIATE_RQ' in self.events,
+            pdus_received=[e.split(':', 1)[1] for e in self.events if e.startswith('PDU_RECV:')],
+            local_address=None, started_at=self.started_at, log=self.log.lines[-10:],
         )
         if assoc is None:
             evidence['result'] = 'not-attempted'
             return evidence
+        if evidence['connected']:
+            address = getattr(getattr(assoc, 'requestor', None), 'address', None)
+            evidence['local_address'] = str(address) if address else None
         evidence['accepted_contexts'] = [str(cx.abstract_syntax) for cx in assoc.accepted_contexts]
         evidence['rejected_contexts'] = [str(cx.abstract_syntax) for cx in assoc.rejected_contexts]
-        errors = [line for line in self.log.lines if 'Initialisation Error' in line or 'SSL' in line or 'TLS' in line]
+        init_errors = [line for line in self.log.lines if 'Initialisation Error' in line]
+        tls_errors = [line for line in self.log.lines if 'SSL' in line or 'TLS' in line]
+        # A TLS alert is the peer refusing the TLS session (certificate, protocol); an SSL EOF is only a close.
+        tls_alerts = [line for line in tls_errors if 'alert' in line.lower()]
+        evidence['tls_error'] = '; '.join(tls_alerts or tls_errors) or None
         if assoc.is_established or ('EVT_ACCEPTED' in self.events and evidence['accepted_contexts']):
-            evidence.update(established=True, result='accepted')
+            evidence.update(established=True, outcome='established', result='accepted')
         elif assoc.is_rejected:
             primitive = getattr(assoc.acceptor, 'primitive', None)
             result = getattr(primitive, 'result', None)
             source = getattr(primitive, 'result_source', None)
             reason = getattr(primitive, 'diagnostic', None)
-            evidence.update(result=REJECT_RESULTS.get(result, 'rejected'), result_code=result,
+            evidence.update(outcome='rejected', result=REJECT_RESULTS.get(result, 'rejected'), result_code=result,
                             source=REJECT_SOURCES.get(source, 'unknown'), source_code=source,
                             reason=REJECT_REASONS.get(source, {}).get(reason, 'unknown'), reason_code=reason)
         elif 'EVT_ACCEPTED' in self.events:
-            evidence.update(result='no-accepted-context',
+            evidence.update(outcome='no-accepted-context', result='no-accepted-context',
                             error='the peer accepted the association but none of the proposed presentation contexts '
                                   '(%s)' % ', '.join(evidence['rejected_contexts']))
         elif self.abort_info is not None:
             src, rsn = self.abort_info['source_code'], self.abort_info['reason_code']
-            evidence.update(result='aborted', source=ABORT_SOURCES.get(src, 'unknown'), source_code=src,
-                            reason=ABORT_REASONS.get(rsn, 'unknown'), reason_code=rsn)
-        elif 'EVT_CONN_OPEN' not in self.events or errors:
-            evidence.update(result='connection-failed',
-                            error='; '.join(errors) or 'could not open a connection to %s:%s' % (p['host'], p['port']))
-        elif self.durations['association'] is not None and self.durations['association'] >= p['acse_timeout'] - 0.5:
-            evidence.update(result='timeout',
+            evidence.update(outcome='aborted', result='aborted', source=ABORT_SOURCES.get(src, 'unknown'),
+                            source_code=src, reason=ABORT_REASONS.get(rsn, 'unknown'), reason_code=rsn,
+                            error='the peer sent A-ABORT in answer to the association request')
+        elif not evidence['connected'] or init_errors:
+            evidence.update(outcome='connection-failed', result='connection-failed',
+                            error='; '.join(init_errors + tls_errors)
+                            or 'could not open a connection to %s:%s' % (p['host'], p['port']))
+        elif tls_alerts:
+            evidence.update(outcome='connection-failed', result='connection-failed',
+                            error='the peer refused the TLS session: %s' % evidence['tls_error'])
+        elif (not evidence['pdus_received'] and self.durations['association'] is not None
+              and self.durations['association'] >= p['acse_timeout'] - 0.5):
+            evidence.update(outcome='timeout', result='timeout',
                             error='no answer to the association request within acse_timeout (%ss)' % p['acse_timeout'])
         else:
-            evidence.update(result='aborted', error='; '.join(self.log.lines[-3:]) or 'the peer closed the connection')
+            said = '; '.join(line for line in self.log.lines[-3:] if line != 'Association Aborted')
+            evidence.update(outcome='aborted', result='aborted',
+                            error='the peer closed the connection %swithout answering%s' % (
+                                'after the association request ' if evidence['request_sent'] else '',
+                                ' (%s)' % said if said else ''))
         return evidence
 
     def release(self):

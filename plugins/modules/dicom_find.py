@@ -103,7 +103,7 @@ association:
     result:
       description:
         - V(accepted), V(rejected-permanent), V(rejected-transient), V(aborted), V(no-accepted-context),
-          V(connection-failed) or V(timeout).
+          V(connection-failed) or V(timeout); RV(association.outcome) groups them.
       type: str
       returned: always
     established:
@@ -119,8 +119,45 @@ association:
       type: str
       returned: always
     error:
-      description: For a connection failure or timeout, the error text.
+      description: For a connection failure, timeout or abort, the error text.
       type: str
+      returned: always
+    outcome:
+      description:
+        - V(established), V(rejected) (A-ASSOCIATE-RJ received), V(aborted) (A-ABORT received, or the peer closed
+          the connection after the request), V(no-accepted-context), V(connection-failed) (no connection, or the
+          TLS session refused), V(timeout) or V(not-attempted).
+      type: str
+      returned: always
+    connected:
+      description: Whether the transport connection (and the TLS handshake, with O(tls)) was made.
+      type: bool
+      returned: always
+    request_sent:
+      description: Whether the A-ASSOCIATE-RQ was sent.
+      type: bool
+      returned: always
+    pdus_received:
+      description: Names of the PDUs received from the peer, in order (for example V(A_ASSOCIATE_RJ)).
+      type: list
+      elements: str
+      returned: always
+    local_address:
+      description: The address the request came from as the peer saw it (the local end of the connection).
+      type: str
+      returned: always
+    started_at:
+      description: When the association was requested, in seconds since the epoch (this host's clock).
+      type: float
+      returned: always
+    tls_error:
+      description: The TLS error reported while connecting or reading, else null.
+      type: str
+      returned: always
+    log:
+      description: The last warning and error lines pynetdicom logged during the association.
+      type: list
+      elements: str
       returned: always
 status:
   description: The DIMSE status of the C-FIND operation (its final response).
