@@ -37,25 +37,15 @@ _value:
   elements: raw
 """
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
+from ansible_collections.hospital.imaging.plugins.module_utils.network_rules import cidr_error
 
 
 def invalid_cidrs(value):
     """Return the entries of ``value`` that are not valid networks."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise AnsibleFilterError("invalid_cidrs expects a list of CIDR strings")
-    bad = []
-    for entry in value:
-        if not isinstance(entry, str):
-            bad.append(entry)
-            continue
-        try:
-            ipaddress.ip_network(entry.strip(), strict=True)
-        except ValueError:
-            bad.append(entry)
-    return bad
+    return [entry for entry in value if cidr_error(entry) is not None]
 
 
 class FilterModule:

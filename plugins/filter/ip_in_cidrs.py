@@ -40,6 +40,7 @@ _value:
 import ipaddress
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.hospital.imaging.plugins.module_utils.network_rules import cidr_error, parse_cidr
 
 
 def ip_in_cidrs(address, cidrs):
@@ -51,10 +52,10 @@ def ip_in_cidrs(address, cidrs):
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     for cidr in cidrs or []:
-        try:
-            net = ipaddress.ip_network(str(cidr).strip(), strict=False)
-        except ValueError as exc:
-            raise AnsibleFilterError(f"ip_in_cidrs: not a network: {cidr!r}") from exc
+        error = cidr_error(cidr)
+        if error is not None:
+            raise AnsibleFilterError(f"ip_in_cidrs: {cidr!r} {error}")
+        net = parse_cidr(cidr)
         if addr.version == net.version and addr in net:
             return True
     return False
