@@ -8,6 +8,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
+
+from ansible_collections.hospital.imaging.plugins.module_utils import network_rules
 
 AE_MAX_LENGTH = 16
 
@@ -66,11 +69,7 @@ def same_ae_title(left, right):
 
 
 def is_ip_address(value):
-    try:
-        ipaddress.ip_address(str(value).strip())
-    except ValueError:
-        return False
-    return True
+    return network_rules.is_ip_address(value)
 
 
 def port_errors(value):
@@ -81,3 +80,124 @@ def port_errors(value):
     if not 1 <= value <= 65535:
         return ['%d is out of range (1-65535)' % value]
     return []
+
+
+# The keys of a modality entry (orthanc_modality's suboptions) and the booleans among them.
+MODALITY_KEYS = ('name', 'aet', 'host', 'port', 'manufacturer', 'allow_echo', 'allow_find', 'allow_get',
+                 'allow_move', 'allow_store', 'use_dicom_tls', 'state')
+MODALITY_BOOLEANS = ('allow_echo', 'allow_find', 'allow_get', 'allow_move', 'allow_store', 'use_dicom_tls')
+MODALITY_MANUFACTURERS = ('Generic', 'GenericNoWildcardInDates', 'GenericNoUniversalWildcard', 'Vitrea', 'GE')
+# What Ansible's bool type converts (ansible.module_utils.parsing.convert_bool).
+BOOLEAN_WORDS = ('yes', 'no', 'on', 'off', 'true', 'false', 'y', 'n', 't', 'f', '1', '0', '1.0', '0.0')
+NODE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+
+
+def is_boolean(value):
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (int, float)):
+        return value in (0, 1)
+    return isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS
+
+
+def node_name_errors(name):
+    """The name of a modality or peer is part of Orthanc's REST path."""
+    if name is None or name == '':
+        return ['has no name']
+    if not isinstance(name, str) or not NODE_NAME_RE.match(name):
+        return ['%r must be 1-64 characters from letters, digits, ".", "_" and "-", starting with a letter '
+                'or digit (it is part of Orthanc\'s REST path)' % (name,)]
+    return []
+
+
+def modality_problems(entries, own_aet=None, check_modality_host=True, label=None):
+    """Every problem of a list of modality declarations, as (index, key, message) in input order.
+
+    ``key`` is the entry's key the message is about ('aet', 'host', ...) or None for the whole entry. The rules:
+    each entry is a mapping of known keys; a present entry has a valid AE title (not the archive's own), a
+    host (an IP address when Orthanc checks modality hosts) and a port 1-65535; names are unique; an AE title
+    is declared once per host (and once at all when Orthanc does not check hosts, since it could not tell the
+    entries apart). Each message reads after its key ("aet contains a backslash"); ``label(index)`` names
+    another entry in a message (default "entry N").
+    """
+    label = label or (lambda index: 'entry %d' % index)
+    problems = []
+    if not isinstance(entries, (list, tuple)):
+        return [(None, None, 'must be a list of modality entries')]
+    seen_names = {}
+    seen_aets = {}
+    for index, entry in enumerate(entries):
+        def add(key, message, index=index):
+            problems.append((index, key, message))
+
+        if not isinstance(entry, dict):
+            add(None, 'must be a mapping with name, aet, host and port')
+            continue
+        for key in sorted(k for k in entry if k not in MODALITY_KEYS):
+            add(key, 'is not a modality key (known: %s)' % ', '.join(MODALITY_KEYS))
+        for key in MODALITY_BOOLEANS:
+            if key in entry and not is_boolean(entry[key]):
+                add(key, '%r is not a boolean' % (entry[key],))
+        if 'manufacturer' in entry and entry['manufacturer'] not in MODALITY_MANUFACTURERS:
+            add('manufacturer', '%r is not one of %s' % (entry['manufacturer'], ', '.join(MODALITY_MANUFACTURERS)))
+        state = entry.get('state', 'present')
+        if state not in ('present', 'absent'):
+            add('state', '%r is not one of present, absent' % (state,))
+        aet = entry.get('aet')
+        name = entry.get('name')
+        aet_ok = aet is not None and not ae_title_errors(aet)
+        if aet is not None:
+            for err in ae_title_errors(aet):
+                add('aet', err)
+        if name is None and aet_ok:
+            name = normalize_ae_title(aet)
+        if name is None and aet is None:
+            add(None, 'needs a name or an aet')
+        elif name is not None:
+            for err in node_name_errors(name):
+                add('name', err)
+        if state == 'present':
+            host = entry.get('host')
+            if aet is None:
+                add('aet', 'is required when state is present')
+            if host is None or host == '':
+                add('host', 'is required when state is present')
+            elif not isinstance(host, str):
+                add('host', '%r is not a string' % (host,))
+            elif check_modality_host and not is_ip_address(host):
+                add('host', '%r is not an IP address, and Orthanc checks modality hosts (DicomCheckModalityHost): '
+                    'give the node\'s IP address' % host)
+            port = entry.get('port')
+            if port is None:
+                add('port', 'is missing')
+            else:
+                err = network_rules.port_error(port)
+                if err:
+                    add('port', '%r %s' % (port, err))
+            if own_aet is not None and aet_ok and same_ae_title(aet, own_aet):
+                add('aet', '%r is the archive\'s own AE title (own_aet): a remote node cannot use it'
+                    % normalize_ae_title(aet))
+            if aet_ok:
+                host_key = str(canonical_host(host)).lower() if check_modality_host else None
+                key = (normalize_ae_title(aet).upper(), host_key)
+                if key in seen_aets:
+                    add('aet', '%r is already declared %sby %s' % (
+                        normalize_ae_title(aet), 'for host %s ' % host_key if host_key else '', label(seen_aets[key])))
+                else:
+                    seen_aets[key] = index
+        if name is not None and not node_name_errors(name):
+            if name in seen_names:
+                add('name', '%r is already used by %s' % (name, label(seen_names[name])))
+            else:
+                seen_names[name] = index
+    return problems
+
+
+def canonical_host(host):
+    """An IP address in its canonical form; any other host name as written (without surrounding spaces)."""
+    if not isinstance(host, str):
+        return host
+    host = host.strip()
+    if is_ip_address(host):
+        return str(ipaddress.ip_address(host))
+    return host

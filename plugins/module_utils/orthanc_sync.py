@@ -8,20 +8,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
+from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import node_name_errors
 from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import OrthancClient, OrthancError
 
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
-
-
 def name_errors(name):
-    if name is None or name == '':
-        return ['has no name']
-    if not NAME_RE.match(str(name)):
-        return ['name %r must be 1-64 characters from letters, digits, ".", "_" and "-", starting with a letter '
-                'or digit (it is part of Orthanc\'s REST path)' % (name,)]
-    return []
+    return [err if err == 'has no name' else 'name ' + err for err in node_name_errors(name)]
 
 
 def entry_label(kind, index, entry):

@@ -207,15 +207,12 @@ errors:
   sample: ["modalities[2] (name 'CT1', AET 'CT\\\\1'): aet contains a backslash, which DICOM forbids in an AE title"]
 '''
 
-import ipaddress
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import (
     ae_title_errors,
-    is_ip_address,
+    canonical_host,
+    modality_problems,
     normalize_ae_title,
-    port_errors,
-    same_ae_title,
 )
 from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import orthanc_argument_spec
 from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_sync
@@ -246,65 +243,30 @@ class ModalityDeclaration(orthanc_sync.Declaration):
 
     def validate(self):
         """Return (desired, errors): desired entries as dict(name, state, payload)."""
-        errors = []
-        desired = []
+        entries = self.params['modalities']
         own = self.params.get('own_aet')
-        if own is not None:
-            for err in ae_title_errors(own):
-                errors.append('own_aet %r %s' % (own, err))
-        seen_names = {}
-        seen_aets = {}
-        for index, entry in enumerate(self.params['modalities']):
-            label = orthanc_sync.entry_label('modalities', index, entry)
-            problems = []
-            state = entry['state']
-            aet = entry.get('aet')
-            name = entry.get('name')
-            if aet is not None:
-                problems.extend('aet %s' % e for e in ae_title_errors(aet))
-            if name is None and aet is not None and not ae_title_errors(aet):
-                name = normalize_ae_title(aet)
-            if name is None and aet is None:
-                problems.append('needs a name or an aet')
-            else:
-                problems.extend(orthanc_sync.name_errors(name) if name is not None else [])
+        errors = ['own_aet %r %s' % (own, err) for err in (ae_title_errors(own) if own is not None else [])]
+
+        def label(index):
+            return orthanc_sync.entry_label('modalities', index, entries[index])
+
+        refused = set()
+        for index, key, message in modality_problems(entries, own, self.params['check_modality_host'], label):
+            refused.add(index)
+            errors.append('%s: %s' % (label(index), '%s %s' % (key, message) if key else message))
+        desired = []
+        for index, entry in enumerate(entries):
+            if index in refused:
+                continue
+            name = entry.get('name') or normalize_ae_title(entry['aet'])
             payload = None
-            if state == 'present':
-                if aet is None:
-                    problems.append('aet is required when state is present')
-                if not entry.get('host'):
-                    problems.append('host is required when state is present')
-                elif self.params['check_modality_host'] and not is_ip_address(entry['host']):
-                    problems.append('host %r is not an IP address, and Orthanc checks modality hosts '
-                                    '(DicomCheckModalityHost): give the node\'s IP address' % entry['host'])
-                problems.extend('port %s' % e for e in port_errors(entry.get('port')))
-                if own is not None and aet is not None and same_ae_title(aet, own):
-                    problems.append('aet %r is the archive\'s own AE title (own_aet): a remote node cannot use it'
-                                    % normalize_ae_title(aet))
-                if aet is not None and not ae_title_errors(aet):
-                    key = normalize_ae_title(aet).upper()
-                    if key in seen_aets:
-                        problems.append('AE title %r is already declared by %s' % (normalize_ae_title(aet), seen_aets[key]))
-                    else:
-                        seen_aets[key] = label
-                if not problems:
-                    host = entry['host'].strip()
-                    if is_ip_address(host):
-                        host = str(ipaddress.ip_address(host))
-                    payload = dict(AET=normalize_ae_title(aet), Host=host, Port=entry['port'],
-                                   Manufacturer=entry['manufacturer'], AllowEcho=entry['allow_echo'],
-                                   AllowFind=entry['allow_find'], AllowGet=entry['allow_get'],
-                                   AllowMove=entry['allow_move'], AllowStore=entry['allow_store'],
-                                   UseDicomTls=entry['use_dicom_tls'])
-            if name is not None and not orthanc_sync.name_errors(name):
-                if name in seen_names:
-                    problems.append('name %r is already used by %s' % (name, seen_names[name]))
-                else:
-                    seen_names[name] = label
-            if problems:
-                errors.extend('%s: %s' % (label, p) for p in problems)
-            else:
-                desired.append(dict(name=name, state=state, payload=payload))
+            if entry['state'] == 'present':
+                payload = dict(AET=normalize_ae_title(entry['aet']), Host=canonical_host(entry['host']),
+                               Port=entry['port'], Manufacturer=entry['manufacturer'], AllowEcho=entry['allow_echo'],
+                               AllowFind=entry['allow_find'], AllowGet=entry['allow_get'],
+                               AllowMove=entry['allow_move'], AllowStore=entry['allow_store'],
+                               UseDicomTls=entry['use_dicom_tls'])
+            desired.append(dict(name=name, state=entry['state'], payload=payload))
         return desired, errors
 
     def read(self, client):

@@ -64,8 +64,11 @@ def modality(**kwargs):
     ([modality(aet='A' * 17)], {}, 'aet is 17 characters long'),
     ([modality(aet='   ', name='blank')], {}, "modalities[0] (name 'blank', AET '   '): aet contains only spaces"),
     ([modality(aet='CT\x07')], {}, 'control character 0x07'),
-    ([modality(), modality(aet=' ct_room1 ', host='10.20.1.12', name='other')], {},
-     "modalities[1] (name 'other', AET ' ct_room1 '): AE title 'ct_room1' is already declared by modalities[0]"),
+    ([modality(), modality(aet=' ct_room1 ', host=' 10.20.1.11 ', name='other')], {},
+     "modalities[1] (name 'other', AET ' ct_room1 '): aet 'ct_room1' is already declared for host 10.20.1.11 by "
+     "modalities[0]"),
+    ([modality(), modality(aet='CT_ROOM1', host='CT-ROOM1.example.org', name='other')],
+     dict(check_modality_host=False), "aet 'CT_ROOM1' is already declared by modalities[0]"),
     ([modality(name='x'), modality(aet='MR1', name='x')], {}, "name 'x' is already used by modalities[0]"),
     ([modality(port=0)], {}, 'port 0 is out of range'),
     ([modality(port=65536)], {}, 'port 65536 is out of range'),
