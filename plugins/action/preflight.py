@@ -104,6 +104,81 @@ class ActionModule(ActionBase):
                                                       aide if isinstance(aide, list) else None))
         return problems
 
+    # Values checked as the roles will see them: set by the site, or the role default when it resolves now.
+    EFFECTIVE = tuple(sorted(set(
+        [name for _group, name in checks.AE_TITLE_VARS]
+        + list(checks.LIMITS) + list(checks.FORMATS)
+        + [name for _group, name, _when in checks.LISTENERS]
+        + [when.lstrip("!") for _group, _name, when in checks.LISTENERS if when]
+        + [switch for _group, switch, _cidrs, _service in checks.TLS_LISTENERS]
+        + [cidrs for _group, _switch, cidrs, _service in checks.TLS_LISTENERS]
+        + ["orthanc_modalities", "orthanc_dicom_check_modality_host", "orthanc_dicom_tls_enabled",
+           "orthanc_database_mode", "orthanc_database_name", "imaging_databases", "imaging_redis_users",
+           "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
+           "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size"])))
+
+    @staticmethod
+    def _role_applies(name, roles, host_groups):
+        """A role's variable counts on the hosts of that role's groups; imaging_* everywhere."""
+        owners = [role for role in roles if name.startswith(role + "_")]
+        if not owners:
+            return True
+        role = max(owners, key=len)
+        return bool(set(roles[role]) & set(host_groups))
+
+    def _effective(self, templar, variables, hv, resolved, host, roles, host_groups):
+        values, by_site = {}, set()
+        for name in self.EFFECTIVE:
+            if not self._role_applies(name, roles, host_groups):
+                continue
+            if name in hv:
+                if name in resolved:
+                    values[name] = resolved[name]
+                    by_site.add(name)
+                continue
+            found, value = self._resolve(templar, variables, host, name)
+            if found:
+                values[name] = value
+        return values, by_site
+
+    def _check_semantics(self, host, host_groups, values, by_site, resolved):
+        problems = []
+        problems.extend(checks.check_ae_titles(host, [
+            (name, values[name], name in by_site)
+            for group, name in checks.AE_TITLE_VARS if group in host_groups and name in values]))
+        if "imaging_dicom" in host_groups and "orthanc_modalities" in values:
+            check_host = values.get("orthanc_dicom_check_modality_host", True)
+            problems.extend(checks.check_modalities(
+                host, "orthanc_modalities", values["orthanc_modalities"], values.get("orthanc_aet"),
+                boolean(check_host, strict=False) if checks.dicom_ae.is_boolean(check_host) else True))
+        problems.extend(checks.check_limits(host, {k: v for k, v in values.items()
+                                                   if k in checks.LIMITS or k in checks.FORMATS}))
+        problems.extend(checks.check_related_limits(host, values))
+        databases = values.get("imaging_databases")
+        redis_users = values.get("imaging_redis_users")
+        if databases is not None:
+            problems.extend(checks.check_databases(host, "imaging_databases", databases))
+        if redis_users is not None:
+            problems.extend(checks.check_redis_users(host, "imaging_redis_users", redis_users,
+                                                     values.get("redis_admin_user", "admin")))
+        if "imaging_dicom" in host_groups:
+            problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode"),
+                                                       values.get("orthanc_database_name"), databases))
+        if "app_services_list" in values:
+            names = [d.get("name") for d in databases or [] if isinstance(d, dict)]
+            users = [u.get("name") for u in redis_users or [] if isinstance(u, dict)]
+            problems.extend(checks.check_app_services(host, "app_services_list", values["app_services_list"],
+                                                      names, users))
+        if "disk_encryption_devices" in values:
+            problems.extend(checks.check_disk_devices(host, "disk_encryption_devices",
+                                                      values["disk_encryption_devices"]))
+        problems.extend(checks.check_tls_exposure(host, host_groups, values))
+        clashes = {port for port, names in checks.site_ports(resolved).items() if len(names) > 1}
+        apps = values.get("app_services_list")
+        problems.extend(checks.check_listener_ports(host, host_groups, values,
+                                                    apps if isinstance(apps, list) else None, clashes))
+        return problems
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
@@ -151,6 +226,8 @@ class ActionModule(ActionBase):
                 for message in outcome.error_messages:
                     problems.append("%s: role %s: %s" % (host, role, message))
             problems.extend(self._check_data_watched(templar, variables, host, host_groups))
+            values, by_site = self._effective(templar, variables, hv, resolved, host, roles, host_groups)
+            problems.extend(self._check_semantics(host, host_groups, values, by_site, resolved))
 
         # keep the order stable and drop repeats (group problems are not per host)
         seen, ordered = set(), []

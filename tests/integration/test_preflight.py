@@ -6,10 +6,12 @@ and compares the container's filesystem changes (`docker diff`) before and after
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -52,6 +54,15 @@ def filesystem_changes(container):
     """The container's changes against its image, without systemd's own runtime churn."""
     lines = run(["docker", "diff", container]).stdout.splitlines()
     return sorted(line for line in lines if not any(part in line for part in SYSTEMD_CHURN))
+
+
+def host_snapshot(container):
+    """SHA-256 of every file under /etc and the installed package list, to prove a run changed nothing."""
+    out = run(["docker", "exec", container, "sh", "-c",
+               "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum; "
+               "dpkg-query -W -f '${Package} ${Version} ${Status}\\n'"])
+    assert out.returncode == 0 and out.stdout, out.stderr
+    return out.stdout
 
 
 def make_inventory(tmp_path, drop_secret):
@@ -116,3 +127,155 @@ def test_bad_input_is_refused_before_any_change(tmp_path, test_host):
     # nothing after preflight ran, and the host's filesystem is exactly as before
     assert "PLAY [Harden every host]" not in out
     assert before == after, "the host changed:\n" + "\n".join(sorted(set(after) - set(before)))
+
+
+MODALITY = {"name": "ct1", "aet": "CT1", "host": "10.20.1.11", "port": 104}
+
+
+def modalities(*changes):
+    """A list of modality entries: MODALITY with each change applied (a dict per entry)."""
+    return [dict(MODALITY, **change) for change in changes]
+
+
+# One fault per entry: (id, extra variables, fragments the one preflight message must contain). Every
+# category of input rule and every role is here; the variable and its path inside a list are named.
+CATALOGUE = [
+    # AE titles (DICOM PS3.5)
+    ("ae-too-long", {"imaging_archive_aet": "THIS_AE_TITLE_IS_TOO_LONG"},
+     ["imaging_archive_aet: 'THIS_AE_TITLE_IS_TOO_LONG' is 25 characters long", "rule: DICOM PS3.5 AE title"]),
+    ("ae-empty", {"imaging_archive_aet": ""}, ["imaging_archive_aet: '' is empty"]),
+    ("ae-backslash", {"orthanc_aet": "PACS\\MAIN"}, ["orthanc_aet: 'PACS\\\\MAIN' contains a backslash"]),
+    ("ae-control-character", {"validation_dicom_calling_aet": "VALID\tATION"},
+     ["validation_dicom_calling_aet: 'VALID\\tATION' contains the control character 0x09"]),
+    ("ae-only-spaces", {"validation_dicom_unknown_aet": "    "},
+     ["validation_dicom_unknown_aet: '    ' contains only spaces"]),
+    ("ae-not-ascii", {"validation_pq_calling_aet": "PRÜFUNG"},
+     ["validation_pq_calling_aet: 'PRÜFUNG' contains 'Ü', which is outside the DICOM default character repertoire"]),
+    # modality entries
+    ("modality-host-name", {"orthanc_modalities": modalities({"host": "ct1.radiology.example"})},
+     ["orthanc_modalities[0].host: 'ct1.radiology.example' is not an IP address", "DicomCheckModalityHost"]),
+    ("modality-port-zero", {"orthanc_modalities": modalities({"port": 0})},
+     ["orthanc_modalities[0].port: 0 is out of range (rule: integer 1-65535)"]),
+    ("modality-port-too-high", {"orthanc_modalities": modalities({}, {"name": "mr1", "aet": "MR1", "port": 70000})},
+     ["orthanc_modalities[1].port: 70000 is out of range"]),
+    ("modality-name-repeated", {"orthanc_modalities": modalities({}, {"aet": "CT2", "host": "10.20.1.12"})},
+     ["orthanc_modalities[1].name: 'ct1' is already used by orthanc_modalities[0]"]),
+    ("modality-aet-host-repeated", {"orthanc_modalities": modalities({}, {"name": "ct1b", "host": " 10.20.1.11"})},
+     ["orthanc_modalities[1].aet: 'CT1' is already declared for host 10.20.1.11 by orthanc_modalities[0]"]),
+    ("modality-aet-invalid", {"orthanc_modalities": modalities({"aet": "CT_ROOM_NUMBER_ONE"})},
+     ["orthanc_modalities[0].aet: 'CT_ROOM_NUMBER_ONE' is 18 characters long"]),
+    ("modality-aet-is-archive", {"orthanc_modalities": modalities({"aet": "sandboxpacs"})},
+     ["orthanc_modalities[0].aet: 'sandboxpacs' is the archive's own AE title"]),
+    ("modality-host-missing", {"orthanc_modalities": [{"name": "ct1", "aet": "CT1", "port": 104}]},
+     ["orthanc_modalities[0].host: is required when state is present"]),
+    ("modality-unknown-key", {"orthanc_modalities": modalities({"allow_sotre": True})},
+     ["orthanc_modalities[0].allow_sotre: True is not a modality key"]),
+    ("modality-not-boolean", {"orthanc_modalities": modalities({"allow_store": "sometimes"})},
+     ["orthanc_modalities[0].allow_store: 'sometimes' is not a boolean"]),
+    # numeric limits and sizes, one per role
+    ("orthanc-nofile-negative", {"orthanc_limit_nofile": -1},
+     ["orthanc_limit_nofile: -1 is out of range (rule: 1024-1048576"]),
+    ("orthanc-threads-zero", {"orthanc_dicom_threads": 0}, ["orthanc_dicom_threads: 0 is out of range"]),
+    ("postgresql-connections-zero", {"postgresql_max_connections": 0},
+     ["postgresql_max_connections: 0 is out of range (rule: 1-262143"]),
+    ("pgbouncer-pool-zero", {"pgbouncer_default_pool_size": 0}, ["pgbouncer_default_pool_size: 0 is out of range"]),
+    ("redis-maxmemory-words", {"redis_maxmemory": "a lot"},
+     ["redis_maxmemory: 'a lot' is not a size Redis reads"]),
+    ("auditd-num-logs", {"auditd_num_logs": 1000}, ["auditd_num_logs: 1000 is out of range (rule: 0-999"]),
+    ("disk-keyfile-tiny", {"disk_encryption_keyfile_size": 8}, ["disk_encryption_keyfile_size: 8 is out of range"]),
+    ("pki-weak-rsa", {"pki_key_size": 1024}, ["pki_key_size: 1024 is out of range (rule: RSA keys of 2048-16384 bits)"]),
+    ("pki-renew-after-expiry", {"pki_renew_before_days": 800},
+     ["pki_renew_before_days: 800 is not shorter than pki_cert_validity_days (730)"]),
+    ("ssh-auth-tries-zero", {"os_hardening_ssh_max_auth_tries": 0},
+     ["os_hardening_ssh_max_auth_tries: 0 is out of range"]),
+    ("nginx-max-fails-negative", {"nginx_upstream_max_fails": -1}, ["nginx_upstream_max_fails: -1 is out of range"]),
+    ("app-health-retries-zero", {"app_services_health_retries": 0}, ["app_services_health_retries: 0 is out of range"]),
+    ("pq-disk-free-percent", {"validation_pq_min_disk_free_percent": 150},
+     ["validation_pq_min_disk_free_percent: 150 is out of range (rule: 0-100"]),
+    ("firewall-ssh-port-zero", {"firewall_ssh_port": 0}, ["firewall_ssh_port: 0 is out of range (rule: integer 1-65535)"]),
+    # choices that break an engine
+    ("orthanc-index-transaction-pool", {"imaging_databases": [
+        {"name": "orthanc", "login": "orthanc", "password": "{{ vault_db_orthanc_password }}", "pool_mode": "transaction"},
+        {"name": "worklist", "login": "worklist", "password": "{{ vault_db_worklist_password }}"}]},
+     ["imaging_databases[0].pool_mode: 'transaction' for Orthanc's index 'orthanc'", "session-level advisory locks"]),
+    ("database-login-reserved", {"imaging_databases": [
+        {"name": "orthanc", "login": "postgres", "password": "{{ vault_db_orthanc_password }}", "pool_mode": "session"},
+        {"name": "worklist", "login": "worklist", "password": "{{ vault_db_worklist_password }}"}]},
+     ["imaging_databases[0].login: 'postgres' is reserved"]),
+    ("postgresql-tls-off", {"postgresql_tls_enabled": False},
+     ["postgresql_tls_enabled: false, but PostgreSQL is reachable from postgresql_client_cidrs",
+      "rule: TLS on every listener beyond loopback"]),
+    ("redis-tls-off", {"redis_tls_enabled": False}, ["redis_tls_enabled: false, but Redis is reachable"]),
+    ("nginx-tls-off", {"nginx_tls_enabled": False}, ["nginx_tls_enabled: false, but NGINX is reachable"]),
+    ("pgbouncer-sslmode-prefer", {"pgbouncer_client_tls_sslmode": "prefer"},
+     ["pgbouncer_client_tls_sslmode: 'prefer' lets clients from imaging_db_client_cidrs connect without TLS"]),
+    ("plain-dicom-without-host-check", {"orthanc_dicom_tls_enabled": False, "orthanc_dicom_check_modality_host": False},
+     ["orthanc_dicom_check_modality_host: false while DICOM is plain"]),
+    ("redis-user-all-keys", {"imaging_redis_users": [
+        {"name": "worklist", "password": "{{ vault_redis_worklist_password }}", "keys": ["*"],
+         "categories": ["+@read", "-@dangerous"]}]},
+     ["imaging_redis_users[0].keys: '*' (rule: key patterns narrower than '*')"]),
+    ("orthanc-find-choice", {"orthanc_storage_access_on_find": "Sometimes"},
+     ["orthanc_storage_access_on_find must be one of: Always, Answers, Never"]),
+    # cross-role facts
+    ("listener-port-clash", {"orthanc_http_port": 5432},
+     ["orthanc_http_port, postgresql_port: the same port 5432 is opened by 2 listeners on this host"]),
+    ("cidr-host-bits", {"imaging_clinical_cidrs": ["10.30.0.1/16"]},
+     ["imaging_clinical_cidrs: '10.30.0.1/16' is not a valid CIDR (10.30.0.1/16 has host bits set)"]),
+]
+CATALOGUE_IDS = [entry[0] for entry in CATALOGUE]
+
+
+@pytest.fixture(scope="module")
+def catalogue_inventory(tmp_path_factory):
+    return make_inventory(tmp_path_factory.mktemp("catalogue"), drop_secret=False)[0]
+
+
+def write_fault(inv, fault_id, extra):
+    path = inv.parent / ("fault-%s.json" % fault_id)
+    path.write_text(__import__("json").dumps(extra), encoding="utf-8")
+    return path
+
+
+def assert_refused_in_preflight(result, fragments):
+    out = result.stdout
+    assert result.returncode != 0, out
+    assert out.count("fatal: [") == 1 and "Preflight found" in out, out + result.stderr
+    for fragment in fragments:
+        assert fragment in out, "%r not in:\n%s" % (fragment, out)
+    assert "PLAY [Harden every host]" not in out
+
+
+def test_catalogue_is_broad():
+    assert len(CATALOGUE) >= 30 and len(set(CATALOGUE_IDS)) == len(CATALOGUE)
+    named = "\n".join(name for _id, extra, _fragments in CATALOGUE for name in extra)
+    for role in ("os_hardening", "auditd", "firewall", "disk_encryption", "pki", "postgresql", "pgbouncer", "redis",
+                 "orthanc", "nginx", "app_services", "validation"):
+        assert role + "_" in named, "no bad input of role %s" % role
+
+
+@pytest.mark.parametrize("fault_id, extra, fragments", CATALOGUE, ids=CATALOGUE_IDS)
+def test_site_refuses_bad_input_and_leaves_the_host_unchanged(catalogue_inventory, test_host, fault_id, extra,
+                                                                fragments):
+    before = host_snapshot(test_host)
+    result = playbook(catalogue_inventory, test_host, "site.yml", "-e",
+                      "@" + str(write_fault(catalogue_inventory, fault_id, extra)))
+    assert_refused_in_preflight(result, fragments)
+    assert host_snapshot(test_host) == before, "the host changed"
+
+
+def test_catalogue_through_preflight_alone_under_two_minutes(catalogue_inventory, test_host):
+    started = time.monotonic()
+
+    def one(entry):
+        fault_id, extra, fragments = entry
+        result = playbook(catalogue_inventory, test_host, "preflight.yml", "-e",
+                          "@" + str(write_fault(catalogue_inventory, fault_id, extra)))
+        return fault_id, result, fragments
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(one, CATALOGUE))
+    elapsed = time.monotonic() - started
+    for _fault_id, result, fragments in outcomes:
+        assert_refused_in_preflight(result, fragments)
+    assert elapsed < 120, "the catalogue took %.0f s through playbooks/preflight.yml" % elapsed

@@ -144,3 +144,159 @@ def test_relative_data_directory_is_refused():
                                      WATCH_ARGS[2])
     assert problems == ["db1: postgresql_data_directory: 'data/pg' is not an absolute path "
                         "(rule: data directories are absolute paths)"]
+
+
+# --- DICOM, limits, entries and listeners -------------------------------------------------------------
+
+@pytest.mark.parametrize("value, fragment", [
+    ("THIS_AE_TITLE_IS_TOO_LONG", "is 25 characters long"),
+    ("", "is empty"),
+    ("   ", "contains only spaces"),
+    ("A\\B", "contains a backslash"),
+    ("A\x00B", "control character 0x00"),
+    ("ÄRZTE", "outside the DICOM default character repertoire"),
+    (42, "must be a string"),
+])
+def test_bad_ae_titles_name_variable_value_and_rule(value, fragment):
+    problems = pf.check_ae_titles("pacs1", [("imaging_archive_aet", value, True)])
+    assert len(problems) == 1
+    assert problems[0].startswith("pacs1: imaging_archive_aet: %r " % value)
+    assert fragment in problems[0] and "rule: DICOM PS3.5 AE title" in problems[0]
+
+
+def test_an_ae_title_taken_from_another_variable_is_reported_once():
+    values = [("imaging_archive_aet", "X" * 20, True), ("orthanc_aet", "X" * 20, False),
+              ("validation_dicom_called_aet", "X" * 20, False), ("validation_dicom_calling_aet", "OK", True)]
+    problems = pf.check_ae_titles("h", values)
+    assert len(problems) == 1 and "imaging_archive_aet" in problems[0]
+    # set by the site itself, a repeated bad value is named under its own variable too
+    assert len(pf.check_ae_titles("h", [values[0], ("orthanc_aet", "X" * 20, True)])) == 2
+
+
+@pytest.mark.parametrize("entries, check_host, expected", [
+    ([{"name": "ct1", "aet": "CT1", "host": "ct1.example", "port": 104}], True,
+     "m[0].host: 'ct1.example' is not an IP address"),
+    ([{"name": "ct1", "aet": "CT1", "host": "10.0.0.1", "port": 0}], True, "m[0].port: 0 is out of range"),
+    ([{"name": "ct1", "aet": "CT1", "host": "10.0.0.1", "port": "104x"}], True, "m[0].port: '104x' is not a port"),
+    ([{"name": "ct1", "aet": "CT\\1", "host": "10.0.0.1", "port": 104}], True,
+     "m[0].aet: 'CT\\\\1' contains a backslash"),
+    ([{"name": "ct1", "aet": "CT1", "host": "10.0.0.1", "port": 104},
+      {"name": "ct1", "aet": "CT2", "host": "10.0.0.2", "port": 104}], True, "m[1].name: 'ct1' is already used by m[0]"),
+    ([{"name": "a", "aet": "CT1", "host": "10.0.0.1", "port": 104},
+      {"name": "b", "aet": "ct1 ", "host": "10.0.0.1", "port": 105}], True,
+     "m[1].aet: 'ct1' is already declared for host 10.0.0.1 by m[0]"),
+    ([{"name": "a", "aet": "CT1", "host": "ct.example", "port": 104},
+      {"name": "b", "aet": "CT1", "host": "ct2.example", "port": 104}], False, "m[1].aet: 'CT1' is already declared by m[0]"),
+    ([{"name": "a", "aet": "PACS", "host": "10.0.0.1", "port": 104}], True, "m[0].aet: 'PACS' is the archive's own"),
+    ([{"name": "a", "aet": "CT1", "port": 104}], True, "m[0].host: is required"),
+    ([{"name": "a", "aet": "CT1", "host": "10.0.0.1", "port": 104, "allow_find": "perhaps"}], True,
+     "m[0].allow_find: 'perhaps' is not a boolean"),
+    (["CT1"], True, "m[0]: must be a mapping"),
+    ("CT1", True, "m: must be a list"),
+])
+def test_modality_rules(entries, check_host, expected):
+    problems = pf.check_modalities("h", "m", entries, "PACS", check_host)
+    assert any(p.startswith("h: " + expected) for p in problems), problems
+
+
+def test_same_ae_title_from_two_addresses_is_allowed_when_orthanc_checks_hosts():
+    entries = [{"name": "a", "aet": "CT1", "host": "10.0.0.1", "port": 104},
+               {"name": "b", "aet": "CT1", "host": "10.0.0.2", "port": 104}]
+    assert pf.check_modalities("h", "m", entries, "PACS", True) == []
+
+
+@pytest.mark.parametrize("name, value, ok", [
+    ("orthanc_limit_nofile", 65536, True), ("orthanc_limit_nofile", -1, False), ("orthanc_limit_nofile", "65536", True),
+    ("orthanc_dicom_threads", 0, False), ("postgresql_max_connections", 262144, False),
+    ("auditd_num_logs", 999, True), ("auditd_num_logs", 1000, False), ("orthanc_limit_find_results", 0, True),
+    ("postgresql_checkpoint_completion_target", 0.9, True), ("postgresql_checkpoint_completion_target", 1.5, False),
+    ("validation_pq_min_disk_free_percent", "many", False),
+    ("redis_maxmemory", "256mb", True), ("redis_maxmemory", "2GB", False), ("redis_maxmemory", "a lot", False),
+    ("nginx_rest_max_body_size", "512m", True), ("nginx_proxy_read_timeout", "10 minutes", False),
+])
+def test_limits(name, value, ok):
+    assert (pf.check_limits("h", {name: value}) == []) is ok
+
+
+def test_related_limits():
+    problems = pf.check_related_limits("h", {
+        "pki_renew_before_days": 800, "pki_cert_validity_days": 730, "pki_key_type": "RSA", "pki_key_size": 1024,
+        "postgresql_min_wal_size_mb": 8192, "postgresql_max_wal_size_mb": 4096,
+        "pgbouncer_default_pool_size": 600, "pgbouncer_max_client_conn": 500})
+    text = "\n".join(problems)
+    assert len(problems) == 4
+    for name in ("pki_renew_before_days", "pki_key_size", "postgresql_min_wal_size_mb", "pgbouncer_default_pool_size"):
+        assert "h: %s:" % name in text
+    assert pf.check_related_limits("h", {"pki_key_type": "ECC", "pki_key_size": 384}) == []
+
+
+def test_database_entries_never_show_a_password():
+    entries = [{"name": "orthanc", "login": "Orthanc", "password": "s3cret-value-xyz", "pool_mode": "sessions"},
+               {"name": "orthanc", "login": "orthanc_owner", "password": ""}]
+    problems = pf.check_databases("h", "imaging_databases", entries)
+    text = "\n".join(problems)
+    assert "imaging_databases[0].login: 'Orthanc' is not a lower-case SQL identifier" in text
+    assert "imaging_databases[0].pool_mode: 'sessions' is not one of session, transaction, statement" in text
+    assert "imaging_databases[1].login: 'orthanc_owner' is reserved" in text
+    assert "imaging_databases[1].password: is not set" in text
+    assert "imaging_databases[1].name: 'orthanc' is already used by imaging_databases[0]" in text
+    assert "s3cret" not in text
+
+
+@pytest.mark.parametrize("mode, pool, expected", [
+    ("pgbouncer", "transaction", "imaging_databases[0].pool_mode: 'transaction' for Orthanc's index"),
+    ("pgbouncer", "session", None),
+    ("direct", "transaction", None),
+])
+def test_orthanc_index_needs_a_session_pool(mode, pool, expected):
+    problems = pf.check_orthanc_index("h", mode, "orthanc", [{"name": "orthanc", "pool_mode": pool}])
+    assert (problems == []) is (expected is None)
+    if expected:
+        assert expected in problems[0]
+
+
+def test_redis_users_and_app_services():
+    users = [{"name": "default", "keys": ["*"], "categories": ["+@all"], "password": "x" * 20}]
+    text = "\n".join(pf.check_redis_users("h", "imaging_redis_users", users))
+    for fragment in (".name: 'default'", ".keys: '*'", ".categories: '+@all'", "must end with -@dangerous"):
+        assert fragment in text
+    apps = [{"name": "Worklist", "port": 80, "artifact": {"type": "zip", "src": "x"}, "database": "nope"},
+            {"name": "viewer", "port": 8100, "artifact": {"type": "wheel", "src": "x.whl"}}]
+    text = "\n".join(pf.check_app_services("h", "app_services_list", apps, ["orthanc"], []))
+    for fragment in ("[0].name: 'Worklist'", "[0].port: 80", "[0].artifact:", "[0].database: 'nope'",
+                     "[1].command: is not set"):
+        assert fragment in text
+
+
+def test_tls_stays_on_beyond_loopback():
+    groups = ["imaging", "imaging_db", "imaging_cache", "imaging_web", "imaging_dicom"]
+    wide = ["127.0.0.0/8", "10.0.0.0/8"]
+    values = {"postgresql_tls_enabled": False, "postgresql_client_cidrs": wide,
+              "redis_tls_enabled": "false", "imaging_cache_client_cidrs": ["127.0.0.1/32"],
+              "pgbouncer_client_tls_sslmode": "allow", "imaging_db_client_cidrs": wide,
+              "redis_plain_port": 6379, "redis_bind_addresses": ["127.0.0.1", "10.0.0.5"],
+              "orthanc_dicom_tls_enabled": False, "orthanc_dicom_check_modality_host": False,
+              "imaging_modality_cidrs": wide}
+    text = "\n".join(pf.check_tls_exposure("h", groups, values))
+    assert "postgresql_tls_enabled: false, but PostgreSQL is reachable" in text
+    assert "redis_tls_enabled" not in text  # loopback only
+    assert "pgbouncer_client_tls_sslmode: 'allow'" in text
+    assert "redis_plain_port: 6379 is open on 127.0.0.1, 10.0.0.5" in text
+    assert "orthanc_dicom_check_modality_host: false while DICOM is plain" in text
+    # a host outside the groups is not judged by them
+    assert pf.check_tls_exposure("h", ["imaging"], values) == []
+
+
+def test_listener_ports_across_roles():
+    groups = ["imaging", "imaging_db", "imaging_dicom", "imaging_app"]
+    values = {"postgresql_port": 5432, "orthanc_http_port": "5432", "orthanc_dicom_tls_enabled": True,
+              "orthanc_dicom_tls_port": 4243, "orthanc_dicom_port": 4243, "os_hardening_ssh_port": 22,
+              "redis_tls_port": 22}
+    apps = [{"name": "a", "port": 4243}]
+    problems = pf.check_listener_ports("h", groups, values, apps)
+    assert problems == [
+        "h: app_services_list[0].port, orthanc_dicom_tls_port: the same port 4243 is opened by 2 listeners on this "
+        "host (rule: every listener has a port of its own)",
+        "h: orthanc_http_port, postgresql_port: the same port 5432 is opened by 2 listeners on this host (rule: "
+        "every listener has a port of its own)"]
+    assert pf.check_listener_ports("h", groups, values, apps, already={4243, 5432}) == []
