@@ -115,7 +115,8 @@ class ActionModule(ActionBase):
         + ["orthanc_modalities", "orthanc_dicom_check_modality_host", "orthanc_dicom_tls_enabled",
            "orthanc_database_mode", "orthanc_database_name", "imaging_databases", "imaging_redis_users",
            "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
-           "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size"])))
+           "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size",
+           "validation_dicom_tls", "validation_dicom_port"])))
 
     @staticmethod
     def _role_applies(name, roles, host_groups):
@@ -173,6 +174,7 @@ class ActionModule(ActionBase):
             problems.extend(checks.check_disk_devices(host, "disk_encryption_devices",
                                                       values["disk_encryption_devices"]))
         problems.extend(checks.check_tls_exposure(host, host_groups, values))
+        problems.extend(checks.check_validation_agrees(host, values))
         clashes = {port for port, names in checks.site_ports(resolved).items() if len(names) > 1}
         apps = values.get("app_services_list")
         problems.extend(checks.check_listener_ports(host, host_groups, values,

@@ -639,3 +639,29 @@ def check_listener_ports(host, host_groups, values, apps=None, already=()):
     return ["%s: %s: the same port %d is opened by %d listeners on this host (rule: every listener has a port of "
             "its own)" % (host, ", ".join(sorted(names)), port, len(names))
             for port, names in sorted(ports.items()) if len(names) > 1 and port not in already]
+
+
+def check_validation_agrees(host, values):
+    """Validation probes the archive the orthanc role configures: its TLS choice, port and called AE title
+    must be the archive's own, or every DICOM check qualifies a listener that does not exist."""
+    problems = []
+    if "orthanc_dicom_tls_enabled" not in values:
+        return problems  # not an archive host
+    tls = _truthy(values["orthanc_dicom_tls_enabled"])
+    archive_port = values.get("orthanc_dicom_tls_port" if tls else "orthanc_dicom_port")
+    if "validation_dicom_tls" in values and _truthy(values["validation_dicom_tls"]) != tls:
+        problems.append("%s: validation_dicom_tls: %s contradicts orthanc_dicom_tls_enabled (%s) (rule: validation "
+                        "probes the DICOM listener the archive opens)" % (
+                            host, str(_truthy(values["validation_dicom_tls"])).lower(), str(tls).lower()))
+    elif "validation_dicom_port" in values and archive_port is not None \
+            and _number(values["validation_dicom_port"]) != _number(archive_port):
+        problems.append("%s: validation_dicom_port: %s is not the archive's DICOM port %s (%s) (rule: validation "
+                        "probes the DICOM listener the archive opens)" % (
+                            host, values["validation_dicom_port"], archive_port,
+                            "orthanc_dicom_tls_port" if tls else "orthanc_dicom_port"))
+    called, own = values.get("validation_dicom_called_aet"), values.get("orthanc_aet")
+    if called is not None and own is not None and not dicom_ae.ae_title_errors(called) \
+            and not dicom_ae.ae_title_errors(own) and not dicom_ae.same_ae_title(called, own):
+        problems.append("%s: validation_dicom_called_aet: %r is not the archive's AE title orthanc_aet (%r) (rule: "
+                        "validation calls the archive by its own AE title)" % (host, called, own))
+    return problems

@@ -218,6 +218,12 @@ CATALOGUE = [
     ("orthanc-find-choice", {"orthanc_storage_access_on_find": "Sometimes"},
      ["orthanc_storage_access_on_find must be one of: Always, Answers, Never"]),
     # cross-role facts
+    ("validation-tls-contradicts-archive", {"validation_dicom_tls": False},
+     ["validation_dicom_tls: false contradicts orthanc_dicom_tls_enabled (true)"]),
+    ("validation-port-not-the-archive", {"validation_dicom_port": 11112},
+     ["validation_dicom_port: 11112 is not the archive's DICOM port 4243 (orthanc_dicom_tls_port)"]),
+    ("validation-calls-another-aet", {"validation_dicom_called_aet": "OTHERPACS"},
+     ["validation_dicom_called_aet: 'OTHERPACS' is not the archive's AE title orthanc_aet ('SANDBOXPACS')"]),
     ("listener-port-clash", {"orthanc_http_port": 5432},
      ["orthanc_http_port, postgresql_port: the same port 5432 is opened by 2 listeners on this host"]),
     ("cidr-host-bits", {"imaging_clinical_cidrs": ["10.30.0.1/16"]},

@@ -300,3 +300,19 @@ def test_listener_ports_across_roles():
         "h: orthanc_http_port, postgresql_port: the same port 5432 is opened by 2 listeners on this host (rule: "
         "every listener has a port of its own)"]
     assert pf.check_listener_ports("h", groups, values, apps, already={4243, 5432}) == []
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"validation_dicom_tls": False}, "validation_dicom_tls: false contradicts orthanc_dicom_tls_enabled (true)"),
+    ({"validation_dicom_tls": True, "validation_dicom_port": 4242}, "validation_dicom_port: 4242 is not the archive's"),
+    ({"validation_dicom_called_aet": "OTHER"}, "validation_dicom_called_aet: 'OTHER' is not the archive's AE title"),
+    ({"validation_dicom_tls": "yes", "validation_dicom_port": "4243", "validation_dicom_called_aet": " pacs "}, None),
+])
+def test_validation_probes_the_archive_it_validates(values, fragment):
+    archive = {"orthanc_dicom_tls_enabled": True, "orthanc_dicom_tls_port": 4243, "orthanc_dicom_port": 4242,
+               "orthanc_aet": "PACS"}
+    problems = pf.check_validation_agrees("h", dict(archive, **values))
+    assert (problems == []) is (fragment is None), problems
+    if fragment:
+        assert len(problems) == 1 and fragment in problems[0]
+    assert pf.check_validation_agrees("h", values) == []  # not an archive host
