@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import node_name_errors
 from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import OrthancClient, OrthancError
 
+
 def name_errors(name):
     return [err if err == 'has no name' else 'name ' + err for err in node_name_errors(name)]
 

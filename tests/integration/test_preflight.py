@@ -261,8 +261,7 @@ def test_catalogue_is_broad():
 
 
 @pytest.mark.parametrize("fault_id, extra, fragments", CATALOGUE, ids=CATALOGUE_IDS)
-def test_site_refuses_bad_input_and_leaves_the_host_unchanged(catalogue_inventory, test_host, fault_id, extra,
-                                                                fragments):
+def test_site_refuses_bad_input_and_leaves_the_host_unchanged(catalogue_inventory, test_host, fault_id, extra, fragments):
     before = host_snapshot(test_host)
     result = playbook(catalogue_inventory, test_host, "site.yml", "-e",
                       "@" + str(write_fault(catalogue_inventory, fault_id, extra)))
@@ -285,3 +284,14 @@ def test_catalogue_through_preflight_alone_under_two_minutes(catalogue_inventory
     for _fault_id, result, fragments in outcomes:
         assert_refused_in_preflight(result, fragments)
     assert elapsed < 120, "the catalogue took %.0f s through playbooks/preflight.yml" % elapsed
+
+
+def test_check_mode_refuses_in_preflight_too(catalogue_inventory, test_host):
+    """The run a site starts with (--check) stops at the same place, before any tier is even simulated."""
+    extra = {"imaging_archive_aet": "THIS_AE_TITLE_IS_TOO_LONG"}
+    before = host_snapshot(test_host)
+    result = playbook(catalogue_inventory, test_host, "site.yml", "--check", "-e",
+                      "@" + str(write_fault(catalogue_inventory, "check-mode", extra)))
+    assert_refused_in_preflight(result, ["imaging_archive_aet: 'THIS_AE_TITLE_IS_TOO_LONG' is 25 characters long"])
+    assert "changed=0" in result.stdout
+    assert host_snapshot(test_host) == before
