@@ -11,8 +11,13 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
-from ansible._internal._templating import _template_vars
+from ansible.template import generate_ansible_template_vars
+
+try:  # ansible-core 2.19+: only strings marked as trusted are rendered as templates
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core renders every string
+    def trust_as_template(value):
+        return value
 
 HIDDEN = "(content not shown)"
 
@@ -27,19 +32,34 @@ class ActionModule(ActionBase):
             source = self._find_needle("templates", src)
         except AnsibleError as e:
             raise AnsibleActionFail("%s: %s" % (item.get("path"), to_text(e)))
-        template_data = trust_as_template(self._loader.get_text_file_contents(source))
+        template_data = trust_as_template(self._read_source(source))
         searchpath = list(task_vars.get("ansible_search_path", [])) + [self._loader._basedir, os.path.dirname(source)]
         expanded = []
         for p in searchpath:
             expanded.extend([os.path.join(p, "templates"), p])
         temp_vars = task_vars.copy()
-        temp_vars.update(_template_vars.generate_ansible_template_vars(
-            path=src, fullpath=source, dest_path=item.get("path"),
-            include_ansible_managed="ansible_managed" not in temp_vars))
+        template_vars = generate_ansible_template_vars(src, fullpath=source, dest_path=item.get("path"))
+        if "ansible_managed" in temp_vars:  # a value set by the inventory wins over the generated one
+            template_vars.pop("ansible_managed", None)
+        temp_vars.update(template_vars)
         templar = self._templar.copy_with_new_env(searchpath=expanded, available_variables=temp_vars)
-        rendered = templar.template(template_data, escape_backslashes=False,
-                                    overrides=dict(trim_blocks=True, lstrip_blocks=False, newline_sequence="\n"))
+        options = dict(escape_backslashes=False,
+                       overrides=dict(trim_blocks=True, lstrip_blocks=False, newline_sequence="\n"))
+        if not hasattr(templar, "evaluate_expression"):  # before ansible-core 2.19: keep the text, never parse it into data
+            options["convert_data"] = False
+        rendered = templar.template(template_data, **options)
         return "" if rendered is None else to_text(rendered)
+
+    def _read_source(self, source):
+        """The template's text; ansible-core 2.19+ reads it with its origin, older releases through the vault-aware real file."""
+        if hasattr(self._loader, "get_text_file_contents"):
+            return self._loader.get_text_file_contents(source)
+        real = self._loader.get_real_file(source)
+        try:
+            with open(real, "rb") as handle:
+                return to_text(handle.read(), errors="surrogate_or_strict")
+        finally:
+            self._loader.cleanup_tmp_file(real)
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
