@@ -13,7 +13,7 @@ description:
   - The one way the roles of this collection sandbox a service. It writes
     C(/etc/systemd/system/<unit>.d/<dropin>) (and the directory), or the role's own unit file
     C(/etc/systemd/system/<unit>), or both, owned by root with mode C(0644).
-  - Each candidate is checked before it replaces the live file: it is put beside a copy of the unit
+  - Each candidate is checked before it replaces the live file. It is put beside a copy of the unit
     (the loaded unit's C(FragmentPath), else the first unit file on systemd's search path; the new unit
     when the role writes it) in a private directory and C(systemd-analyze verify --man=no) runs on the
     unit. The file is not replaced when verify fails or prints any message about the candidate (systemd
