@@ -1,6 +1,7 @@
 """Report rendering, schema, manifest, tamper detection and signing, from fixed inputs."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -22,7 +23,7 @@ CATALOGUE = [
      "regulations": ["21 CFR 11.10(a)"], "guidelines": [], "risk": "high", "acceptance": "equal",
      "check": {"kind": "packages"}},
     {"id": "IQ-FILE-001", "title": "Files <&> modes", "statement": "Files", "qualification": "IQ",
-     "regulations": ["HIPAA 164.312(c)(1)"], "guidelines": ["seed:x"], "risk": "high", "acceptance": "0640",
+     "regulations": ["HIPAA 164.312(c)(1)"], "guidelines": ["DICOM server production guide: network security"], "risk": "high", "acceptance": "0640",
      "check": {"kind": "files"}},
     {"id": "IQ-AUD-001", "title": "Audit rules", "statement": "Audit", "qualification": "IQ",
      "regulations": ["HIPAA 164.312(b)"], "guidelines": [], "risk": "high", "acceptance": "loaded",
@@ -240,6 +241,54 @@ def test_catalogue_is_complete_and_traceable(project_root):
     html = vr.render_html(report)
     for req in catalogue:
         assert 'id="req-%s"' % req["id"] in html
+
+
+INTERNAL_REFERENCE = re.compile(
+    r"seed|source doc|\b\w+\.(txt|md)\b|\bissues?\b|\bsessions? (log|notes?)\b|internal note|\btodo\b|\bfixme\b",
+    re.IGNORECASE)
+
+
+def catalogue_strings(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from catalogue_strings(key)
+            yield from catalogue_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from catalogue_strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("text,internal", [
+    ("seed:dicom-server HIPAA checklist, audit logging enabled", True),
+    ("see 000_dicom_server.txt", True),
+    ("as the source document asks", True),
+    ("fixed in issue 12", True),
+    ("DICOM server production guide, HIPAA compliance checklist: audit logging enabled", False),
+    ("HIPAA 164.312(e)(1)", False),
+    ("21 CFR 11.10(e)", False),
+    ("Orthanc's TLS session closes after the refusal", False),
+])
+def test_internal_reference_pattern(text, internal):
+    assert bool(INTERNAL_REFERENCE.search(text)) is internal
+
+
+def test_catalogue_carries_no_internal_reference(project_root):
+    """Auditors read every catalogue field in the report: regulations and guidelines, no project-internal sources."""
+    with open(os.path.join(project_root, "roles", "validation", "files", "catalogue.yml")) as handle:
+        catalogue = yaml.safe_load(handle)["validation_catalogue"]
+    found = []
+    for req in catalogue:
+        for text in catalogue_strings(req):
+            if INTERNAL_REFERENCE.search(text):
+                found.append((req["id"], text))
+    assert not found, found
+    for req in catalogue:
+        for guideline in req.get("guidelines") or []:
+            assert guideline.startswith("DICOM server production guide"), (req["id"], guideline)
+        for regulation in req["regulations"]:
+            assert re.match(r"(HIPAA 164|21 CFR 11)\.\d+\(", regulation), (req["id"], regulation)
 
 
 def test_report_module_writes_the_run_and_the_latest_link(tmp_path, run_module):
