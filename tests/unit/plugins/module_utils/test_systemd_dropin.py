@@ -45,8 +45,8 @@ def test_plan_for_a_unit_the_role_owns():
     assert files[0]['validate'] == systemd_dropin.verify_command('imaging-app-a.service')
     both = systemd_dropin.plan(dict(unit='imaging-app-a.service', dropin='x.conf', unit_content='[Service]\n',
                                     content='[Service]\n'))
-    assert [f['path'] for f in both][::2] == ['/etc/systemd/system/imaging-app-a.service',
-                                               '/etc/systemd/system/imaging-app-a.service.d/x.conf']
+    paths = [f['path'] for f in both]
+    assert paths[::2] == ['/etc/systemd/system/imaging-app-a.service', '/etc/systemd/system/imaging-app-a.service.d/x.conf']
     assert both[2]['validate'] == systemd_dropin.verify_command('imaging-app-a.service', 'x.conf',
                                                                 '/etc/systemd/system/imaging-app-a.service')
 
