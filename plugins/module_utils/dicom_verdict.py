@@ -26,6 +26,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from collections.abc import Mapping
+
 MIN_ATTEMPTS = 3
 
 # What an archive writes when its AE title filter refuses an association (Orthanc, DCMTK based).
@@ -237,3 +239,48 @@ def refusal_row(requirement, host, check, attempts, calling_aet=None, journal=No
     evidence = dict(verdict['evidence'], attempts=list(attempts or []))
     return dict(requirement=requirement, host=host, check=check, status=verdict['status'],
                 expected=dict(EXPECTED), actual=verdict['actual'], message=message, evidence=evidence)
+
+
+# --------------------------------------------------------------------------- registered results
+
+
+def attempts_of(value):
+    """The dicom_store attempts of a registered result, registered loop or list (TypeError otherwise)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        if "results" in value:
+            return [dict(r) for r in value["results"] if isinstance(r, Mapping)]
+        return [dict(value)] if value else []
+    if isinstance(value, (list, tuple)):
+        return [dict(r) if isinstance(r, Mapping) else r for r in value]
+    raise TypeError("expected dicom_store results, got %s" % type(value).__name__)
+
+
+def journal_text(value):
+    """The archive's log as text: a registered command's stdout (a failed read is no log) or the text."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        if value.get("skipped") or value.get("failed") or value.get("rc") not in (0, None) or "stdout" not in value:
+            return None
+        return str(value["stdout"])
+    return str(value)
+
+
+def lookup_matches(value):
+    """Matches by Study Instance UID from a registered dicom_find loop or a mapping (TypeError otherwise)."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping) and "results" in value:
+        found = {}
+        for res in value["results"]:
+            if not isinstance(res, Mapping) or res.get("skipped"):
+                continue
+            uid = str(res.get("item") or "")
+            ok = res.get("success") and not res.get("failed") and res.get("matches") is not None
+            found[uid] = int(res["matches"]) if ok else None
+        return found
+    if isinstance(value, Mapping):
+        return {str(k): (None if v is None else int(v)) for k, v in value.items()}
+    raise TypeError("lookups must be a registered dicom_find loop or a mapping")
