@@ -24,7 +24,16 @@ except ImportError:  # older ansible-core renders every string
 
 display = Display()
 
-ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+COLLECTION_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLES_DIR = os.path.join(COLLECTION_DIR, "roles")
+# The role-to-group map, written once for the playbooks (imaging_role_groups) and read here.
+ROLE_GROUPS_FILE = os.path.join(COLLECTION_DIR, "playbooks", "vars", "role_groups.yml")
+
+
+def load_role_groups():
+    """The collection's role-to-group map (role -> inventory groups)."""
+    with open(ROLE_GROUPS_FILE, encoding="utf-8") as handle:
+        return (yaml.safe_load(handle) or {})["imaging_role_groups"]
 
 
 def load_role_defaults(role):
@@ -201,7 +210,7 @@ class ActionModule(ActionBase):
             base.update(load_role_defaults(role))
         base.update(task_vars)
 
-        problems = checks.check_groups(groups)
+        problems = checks.check_groups(groups, load_role_groups())
         for host in hosts:
             hv = all_hostvars.raw_get(host)  # untemplated: templated below with every variable in reach
             host_groups = [g for g, members in groups.items() if host in members]

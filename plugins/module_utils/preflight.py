@@ -27,7 +27,8 @@ PLACEHOLDER_PATTERNS = (
     r"^replace[ _-]?me",
     r"^example",
 )
-KNOWN_GROUPS = ("imaging", "imaging_db", "imaging_cache", "imaging_dicom", "imaging_web", "imaging_app")
+# The inventory groups come from the role-to-group map (playbooks/vars/role_groups.yml): see known_groups.
+PARENT_GROUP = "imaging"
 REQUIRED_GROUPS = ("imaging_db", "imaging_dicom", "imaging_web")
 # A service group needs the tiers it talks to.
 GROUP_NEEDS = {
@@ -98,17 +99,30 @@ def check_distinct_ports(host, hostvars, prefix="imaging_"):
             % (host, ", ".join(names), port) for port, names in sorted(seen.items()) if len(names) > 1]
 
 
-def check_groups(groups):
-    """Group membership: required tiers present, every tier host under `imaging`, no unknown imaging_* group."""
+def known_groups(role_groups):
+    """The inventory groups of the role-to-group map (role -> groups): the parent group first, then each
+    group in the order the map names it first."""
+    known = [PARENT_GROUP]
+    for groups in role_groups.values():
+        for name in groups:
+            if name not in known:
+                known.append(name)
+    return tuple(known)
+
+
+def check_groups(groups, role_groups):
+    """Group membership: required tiers present, every tier host under `imaging`, no unknown imaging_* group.
+    The known groups are those of ``role_groups``, the role-to-group map."""
+    known = known_groups(role_groups)
     problems = []
     for name in sorted(groups):
-        if name.startswith("imaging") and name not in KNOWN_GROUPS:
-            problems.append("inventory: group %s is not a known group (known: %s)" % (name, ", ".join(KNOWN_GROUPS)))
+        if name.startswith("imaging") and name not in known:
+            problems.append("inventory: group %s is not a known group (known: %s)" % (name, ", ".join(known)))
     for name in REQUIRED_GROUPS:
         if not groups.get(name):
             problems.append("inventory: group %s has no host (rule: every site needs %s)" % (name, ", ".join(REQUIRED_GROUPS)))
-    parent = set(groups.get("imaging", []))
-    for name in KNOWN_GROUPS[1:]:
+    parent = set(groups.get(PARENT_GROUP, []))
+    for name in known[1:]:
         for host in groups.get(name, []):
             if host not in parent:
                 problems.append("inventory: %s is in %s but not in its parent group imaging" % (host, name))

@@ -32,6 +32,8 @@ options:
     description:
       - Map of role name to the inventory groups it applies to; the variables a host sets for such a role are
         validated against the role's argument specification.
+      - Usually C(imaging_role_groups), the collection's role-to-group map in C(playbooks/vars/role_groups.yml).
+        The inventory groups preflight knows always come from that file.
     type: dict
     default: {}
   supported_os:
@@ -62,9 +64,7 @@ EXAMPLES = r"""
 - name: Validate every input before any host changes
   hospital.imaging.preflight:
     required_secrets: "{{ imaging_required_secrets }}"
-    roles:
-      postgresql: [imaging_db]
-      orthanc: [imaging_dicom]
+    roles: "{{ imaging_role_groups }}"
   run_once: true
 """
 

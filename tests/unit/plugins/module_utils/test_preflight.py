@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
+import yaml
 
 from ansible_collections.hospital.imaging.plugins.module_utils import preflight as pf
 
@@ -51,6 +54,10 @@ def test_duplicate_ports_are_named_together():
                         "(rule: listener ports are distinct)"]
 
 
+ROLE_GROUPS = yaml.safe_load((pathlib.Path(__file__).resolve().parents[4] / "playbooks" / "vars"
+                               / "role_groups.yml").read_text())["imaging_role_groups"]
+
+
 def _groups(**extra):
     groups = {"all": ["a"], "imaging": ["a"], "imaging_db": ["a"], "imaging_dicom": ["a"], "imaging_web": ["a"],
               "imaging_cache": ["a"], "imaging_app": ["a"]}
@@ -59,7 +66,7 @@ def _groups(**extra):
 
 
 def test_consistent_groups_pass():
-    assert pf.check_groups(_groups()) == []
+    assert pf.check_groups(_groups(), ROLE_GROUPS) == []
 
 
 @pytest.mark.parametrize("extra, fragment", [
@@ -69,7 +76,7 @@ def test_consistent_groups_pass():
     ({"imaging_cache": []}, "group imaging_app has hosts but imaging_cache"),
 ])
 def test_inconsistent_groups(extra, fragment):
-    assert any(fragment in p for p in pf.check_groups(_groups(**extra))), pf.check_groups(_groups(**extra))
+    assert any(fragment in p for p in pf.check_groups(_groups(**extra), ROLE_GROUPS)), pf.check_groups(_groups(**extra), ROLE_GROUPS)
 
 
 REQUIRED = [{"name": "vault_db_password", "groups": ["imaging_db"], "min_length": 16},
