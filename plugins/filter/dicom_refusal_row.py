@@ -82,49 +82,27 @@ _value:
   type: dict
 """
 
-from collections.abc import Mapping
-
 from ansible.errors import AnsibleFilterError
-from ansible_collections.hospital.imaging.plugins.module_utils.dicom_verdict import MIN_ATTEMPTS, refusal_row
+from ansible_collections.hospital.imaging.plugins.module_utils.dicom_verdict import (
+    MIN_ATTEMPTS, attempts_of, journal_text, lookup_matches, refusal_row)
 
 
 def _attempts(value):
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        if "results" in value:
-            return [dict(r) for r in value["results"] if isinstance(r, Mapping)]
-        return [dict(value)] if value else []
-    if isinstance(value, (list, tuple)):
-        return [dict(r) if isinstance(r, Mapping) else r for r in value]
-    raise AnsibleFilterError("dicom_refusal_row: expected dicom_store results, got %s" % type(value).__name__)
+    try:
+        return attempts_of(value)
+    except TypeError as exc:
+        raise AnsibleFilterError("dicom_refusal_row: %s" % exc) from exc
 
 
 def _journal(value):
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        if value.get("skipped") or value.get("failed") or value.get("rc") not in (0, None) or "stdout" not in value:
-            return None
-        return str(value["stdout"])
-    return str(value)
+    return journal_text(value)
 
 
 def _lookups(value):
-    if not value:
-        return {}
-    if isinstance(value, Mapping) and "results" in value:
-        found = {}
-        for result in value["results"]:
-            if not isinstance(result, Mapping) or result.get("skipped"):
-                continue
-            uid = str(result.get("item") or "")
-            ok = result.get("success") and not result.get("failed") and result.get("matches") is not None
-            found[uid] = int(result["matches"]) if ok else None
-        return found
-    if isinstance(value, Mapping):
-        return {str(k): (None if v is None else int(v)) for k, v in value.items()}
-    raise AnsibleFilterError("dicom_refusal_row: lookups must be a registered dicom_find loop or a mapping")
+    try:
+        return lookup_matches(value)
+    except TypeError as exc:
+        raise AnsibleFilterError("dicom_refusal_row: %s" % exc) from exc
 
 
 def dicom_refusal_row(attempts, requirement, host, check, calling_aet=None, journal=None, lookups=None,

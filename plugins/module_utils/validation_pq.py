@@ -13,7 +13,8 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.hospital.imaging.plugins.module_utils.validation_checks import percentile, result
+from ansible_collections.hospital.imaging.plugins.module_utils.validation_judge import percentile
+from ansible_collections.hospital.imaging.plugins.module_utils.validation_records import result
 
 
 def read_cpu_times(path="/proc/stat"):

@@ -40,10 +40,13 @@ options:
         succeed with credentials and both get 401 without; C(postgresql) TLS+password login succeeds, plaintext and a
         wrong password are refused (uses C(psql)); C(redis) anonymous commands are refused, authenticated ones answered;
         C(audit_event) the audit trail holds events with a key.
+      - C(remote_closed_ports) is C(tcp) with C(state) closed by default (run from another host);
+        C(health) is C(http) where a missing C(url) is not applicable (no health URL declared).
+      - The runner of each check is named in C(validation_judge.KINDS), keyed by the catalogue's C(check.kind).
     type: str
     required: true
     choices: [records, packages, files, services, accounts, certificates, luks, sysctl, firewall, audit_rules, time_sync,
-              tcp, tls, http, dicomweb, postgresql, redis, audit_event]
+              tcp, remote_closed_ports, tls, http, health, dicomweb, postgresql, redis, audit_event]
   params:
     description:
       - Parameters of the check. Unknown keys are refused.
@@ -173,7 +176,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.hospital.imaging.plugins.module_utils import validation_checks as vc
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_judge as vj
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_records as vr
 
 _T = {"timeout": {"type": "float", "default": 5.0}}
 _TLS_CHOICES = ["1.0", "1.1", "1.2", "1.3"]
@@ -195,6 +199,9 @@ SPECS = {
     "tcp": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int"},
                 ports={"type": "list", "elements": "int"},
                 state={"type": "str", "default": "open", "choices": ["open", "closed"]}),
+    "remote_closed_ports": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int"},
+                                ports={"type": "list", "elements": "int"},
+                                state={"type": "str", "default": "closed", "choices": ["open", "closed"]}),
     "tls": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "required": True},
                 server_name={"type": "str"}, ca={"type": "path"}, client_cert={"type": "path"},
                 client_key={"type": "path"},
@@ -204,6 +211,10 @@ SPECS = {
                  status={"type": "list", "elements": "int", "default": [200]},
                  headers={"type": "dict", "default": {}}, body={"type": "str"}, ca={"type": "path"},
                  authenticate={"type": "bool", "default": False}),
+    "health": dict(_T, url={"type": "str"}, method={"type": "str", "default": "GET"},
+                   status={"type": "list", "elements": "int", "default": [200]},
+                   headers={"type": "dict", "default": {}}, body={"type": "str"}, ca={"type": "path"},
+                   authenticate={"type": "bool", "default": False}),
     "dicomweb": dict(_T, url={"type": "str", "required": True}, ca={"type": "path"}),
     "postgresql": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6432},
                        dbname={"type": "str", "required": True}, server_name={"type": "str"}, ca={"type": "path"}),
@@ -214,9 +225,13 @@ SPECS = {
 
 
 class ValidationCheck(object):
+    """The context a runner of validation_judge.KINDS gets: role records, commands, credentials."""
+
     def __init__(self, module):
         self.module = module
-        self.records, self.record_errors = vc.load_role_records(module.params["facts_dir"])
+        self.records, self.record_errors = vr.load_role_records(module.params["facts_dir"])
+        self.username = module.params["username"]
+        self.password = module.params["password"]
 
     def run_cmd(self, argv, environ_update=None):
         if not self.module.get_bin_path(argv[0]):
@@ -224,109 +239,11 @@ class ValidationCheck(object):
         rc, out, err = self.module.run_command(argv, environ_update=environ_update)
         return rc, out, err
 
+    def fail(self, msg):
+        self.module.fail_json(msg=msg)
+
     def execute(self, check, p):
-        pw = self.module.params["password"]
-        user = self.module.params["username"]
-        if check == "records":
-            return vc.check_records(self.records, self.record_errors, p["roles"])
-        if check == "packages":
-            return vc.check_packages(p["packages"] if p["packages"] is not None else vc.merged(self.records, "packages") or {},
-                                     self.run_cmd)
-        if check == "files":
-            return vc.check_files(p["files"] if p["files"] is not None else vc.merged(self.records, "files") or [])
-        if check == "services":
-            return vc.check_services(p["services"] if p["services"] is not None else
-                                     sorted(set(vc.merged(self.records, "services") or [])), self.run_cmd)
-        if check == "accounts":
-            users, groups = self.default_accounts()
-            return vc.check_accounts(p["users"] if p["users"] is not None else users,
-                                     p["groups"] if p["groups"] is not None else groups)
-        if check == "certificates":
-            certs = p["certificates"] if p["certificates"] is not None else self.default_certificates()
-            if not certs:
-                return vc.result("not_applicable", [], [], "no certificates recorded on this host")
-            parts = [vc.check_certificate(c["path"], c.get("ca") or c.get("ca_path"), p["min_days"], p["min_rsa_bits"], p["min_ec_bits"],
-                                          self.run_cmd, key=c.get("key") or c.get("key_path")) for c in certs]
-            return combine(parts)
-        if check == "luks":
-            devices = p["devices"]
-            if devices is None:
-                rec = self.records.get("disk_encryption") or {}
-                devices = rec.get("volumes") or rec.get("luks_devices") or []
-            return vc.check_luks(devices, self.run_cmd, require_open=p["require_open"])
-        if check == "sysctl":
-            values = p["values"]
-            if values is None:
-                values = (self.records.get("os_hardening") or {}).get("sysctl") or {}
-            return vc.check_sysctl(values)
-        if check == "firewall":
-            return vc.check_firewall(p, self.run_cmd)
-        if check == "audit_rules":
-            keys = p["keys"]
-            if keys is None:
-                rec = self.records.get("auditd") or {}
-                keys = rec.get("keys") or rec.get("audit_keys") or []
-            return vc.check_audit_rules(keys, p["rules_dir"], self.run_cmd)
-        if check == "time_sync":
-            return vc.check_time_sync(self.run_cmd)
-        if check == "tcp":
-            ports = list(p["ports"] or []) + ([p["port"]] if p["port"] else [])
-            if not ports:
-                self.module.fail_json(msg="the tcp check needs port or ports")
-            return combine([vc.check_tcp(p["host"], port, p["state"], p["timeout"]) for port in ports])
-        if check == "tls":
-            return vc.check_tls(p["host"], p["port"], p["server_name"], p["ca"], p["min_version"], p["refuse_below"],
-                                p["timeout"], client_cert=p["client_cert"], client_key=p["client_key"])
-        if check == "http":
-            if p["authenticate"] and (not user or pw is None):
-                self.module.fail_json(msg="authenticate needs username and password")
-            return vc.check_http(p["url"], p["method"], p["status"], p["headers"], p["body"], p["ca"], p["timeout"],
-                                 user if p["authenticate"] else None, pw if p["authenticate"] else None)
-        if check == "dicomweb":
-            if not user or pw is None:
-                self.module.fail_json(msg="the dicomweb check needs username and password")
-            return vc.check_dicomweb(p["url"], p["ca"], p["timeout"], user, pw)
-        if check == "postgresql":
-            if not user or pw is None:
-                self.module.fail_json(msg="the postgresql check needs username and password")
-            return vc.check_postgresql(p["host"], p["port"], p["dbname"], user, pw, p["ca"], p["server_name"],
-                                       self.run_cmd, p["timeout"])
-        if check == "redis":
-            if pw is None:
-                self.module.fail_json(msg="the redis check needs password")
-            return vc.check_redis(p["host"], p["port"], p["server_name"], p["ca"], user, pw, p["timeout"])
-        if check == "audit_event":
-            return vc.check_audit_event(p["key"], p["since"], self.run_cmd)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def default_accounts(self):
-        users, groups = set(), set()
-        for item in vc.merged(self.records, "files") or []:
-            if item.get("owner"):
-                users.add(item["owner"])
-            if item.get("group"):
-                groups.add(item["group"])
-        for rec in self.records.values():
-            users.update(rec.get("users") or [])
-            groups.update(rec.get("groups") or [])
-        return sorted(users), sorted(groups)
-
-    def default_certificates(self):
-        certs = [c for c in vc.merged(self.records, "certificates") or [] if isinstance(c, dict) and c.get("path")]
-        if not certs and "pki" in self.records:
-            base = "/etc/ssl/hospital-imaging"
-            certs = [{"path": base + "/host.crt", "ca": base + "/ca.crt", "key": base + "/host.key"}]
-        return certs
-
-
-def combine(parts):
-    worst = "pass"
-    for status in ("error", "fail"):
-        if any(p["status"] == status for p in parts):
-            worst = status
-            break
-    return vc.result(worst, [p["expected"] for p in parts], [p["actual"] for p in parts],
-                     "; ".join(p["message"] for p in parts), {"items": [p["evidence"] for p in parts]})
+        return vj.KINDS[check].run(self, p)
 
 
 def main():
@@ -352,9 +269,9 @@ def main():
     try:
         res = runner.execute(check, validated.validated_parameters)
     except Exception as exc:  # a check that crashes is an error result, never a stopped run
-        res = vc.result("error", None, None, "the %s check raised %s: %s" % (check, type(exc).__name__, exc),
+        res = vr.result("error", None, None, "the %s check raised %s: %s" % (check, type(exc).__name__, exc),
                         {"traceback": traceback.format_exc()})
-    res = vc.apply_waiver(res, vc.find_waiver(module.params["requirement"], runner.records, module.params["waivers"]))
+    res = vr.apply_waiver(res, vr.find_waiver(module.params["requirement"], runner.records, module.params["waivers"]))
     res.update(requirement=module.params["requirement"], check=check, duration_s=round(time.time() - start, 3),
                changed=False)
     module.exit_json(**res)

@@ -10,7 +10,10 @@ import threading
 
 import pytest
 
-from ansible_collections.hospital.imaging.plugins.module_utils import validation_checks as vc
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_iq as iq
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_judge as vj
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_net as net
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_records as vr
 from ansible_collections.hospital.imaging.plugins.modules import validation_check
 
 
@@ -26,7 +29,7 @@ def local_run(argv, environ_update=None):
 
 @pytest.mark.parametrize("mode,expected", [("640", "0640"), ("0640", "0640"), (0o600, "0600"), ("u=rw", "u=rw"), (None, None)])
 def test_normalise_mode(mode, expected):
-    assert vc.normalise_mode(mode) == expected
+    assert iq.normalise_mode(mode) == expected
 
 
 @pytest.mark.parametrize("expected,installed,problems", [
@@ -36,7 +39,7 @@ def test_normalise_mode(mode, expected):
     ({"nginx": None, "orthanc": ""}, {"nginx": "1", "orthanc": "2"}, 0),
 ])
 def test_compare_packages(expected, installed, problems):
-    assert len(vc.compare_packages(expected, installed)) == problems
+    assert len(iq.compare_packages(expected, installed)) == problems
 
 
 @pytest.mark.parametrize("actual,problems", [
@@ -46,7 +49,7 @@ def test_compare_packages(expected, installed, problems):
     ({"exists": False}, ["/etc/o.json: missing"]),
 ])
 def test_compare_file(actual, problems):
-    assert vc.compare_file({"path": "/etc/o.json", "owner": "root", "group": "orthanc", "mode": "0640"}, actual) == problems
+    assert iq.compare_file({"path": "/etc/o.json", "owner": "root", "group": "orthanc", "mode": "0640"}, actual) == problems
 
 
 @pytest.mark.parametrize("state,problems", [
@@ -56,7 +59,7 @@ def test_compare_file(actual, problems):
     ({"enabled": "disabled", "active": "failed"}, 2),
 ])
 def test_compare_services(state, problems):
-    assert len(vc.compare_services(["nginx"], {"nginx": state})) == problems
+    assert len(iq.compare_services(["nginx"], {"nginx": state})) == problems
 
 
 UFW = """Status: active
@@ -74,7 +77,7 @@ To                         Action      From
 
 
 def test_parse_ufw_status():
-    status = vc.parse_ufw_status(UFW)
+    status = iq.parse_ufw_status(UFW)
     assert status["active"] and status["incoming"] == "deny" and status["outgoing"] == "allow"
     assert {"to": "443/tcp", "action": "ALLOW IN", "from": "172.16.0.0/12"} in status["rules"]
 
@@ -87,39 +90,39 @@ def test_parse_ufw_status():
     ({"default_incoming": "deny", "closed_ports": [8042, 4243]}, 1),
 ])
 def test_compare_firewall(expected, problems):
-    assert len(vc.compare_firewall(expected, vc.parse_ufw_status(UFW))) == problems
+    assert len(iq.compare_firewall(expected, iq.parse_ufw_status(UFW))) == problems
 
 
 def test_inactive_firewall_fails():
-    assert vc.compare_firewall({}, vc.parse_ufw_status("Status: inactive\n")) == ["ufw is not active"]
+    assert iq.compare_firewall({}, iq.parse_ufw_status("Status: inactive\n")) == ["ufw is not active"]
 
 
 @pytest.mark.parametrize("values,pct,expected", [
     ([], 95, None), ([5], 95, 5), (list(range(1, 101)), 95, 95), (list(range(1, 101)), 50, 50), ([3, 1, 2], 100, 3),
 ])
 def test_percentile(values, pct, expected):
-    assert vc.percentile(values, pct) == expected
+    assert vj.percentile(values, pct) == expected
 
 
 def test_waiver_turns_a_failure_into_waived_but_never_a_pass():
     records = {"auditd": {"waivers": [{"id": "w1", "requirement": "IQ-AUD-001", "reason": "container"}]}}
-    waiver = vc.find_waiver("IQ-AUD-001", records)
+    waiver = vr.find_waiver("IQ-AUD-001", records)
     assert waiver == {"id": "w1", "reason": "container", "source": "role auditd"}
-    failed = vc.apply_waiver(vc.result("fail", message="not loaded"), waiver)
+    failed = vr.apply_waiver(vr.result("fail", message="not loaded"), waiver)
     assert failed["status"] == "waived" and failed["evidence"]["unwaived_finding"] == "not loaded"
-    assert vc.apply_waiver(vc.result("pass"), waiver)["status"] == "pass"
-    assert vc.find_waiver("IQ-AUD-001", {"auditd": {"waivers": [{"requirement": "IQ-AUD-001", "reason": " "}]}}) is None
-    assert vc.find_waiver("IQ-X-001", {}, [{"id": "site", "requirement": "IQ-X-001", "reason": "r"}])["source"] == "inventory"
+    assert vr.apply_waiver(vr.result("pass"), waiver)["status"] == "pass"
+    assert vr.find_waiver("IQ-AUD-001", {"auditd": {"waivers": [{"requirement": "IQ-AUD-001", "reason": " "}]}}) is None
+    assert vr.find_waiver("IQ-X-001", {}, [{"id": "site", "requirement": "IQ-X-001", "reason": "r"}])["source"] == "inventory"
 
 
 def test_role_records_are_read_and_broken_ones_reported(tmp_path):
     (tmp_path / "imaging_nginx.fact").write_text(json.dumps({"packages": {"nginx": "1"}, "files": [], "services": ["nginx"]}))
     (tmp_path / "imaging_bad.fact").write_text("{not json")
     (tmp_path / "other.fact").write_text("{}")
-    records, errors = vc.load_role_records(str(tmp_path))
+    records, errors = vr.load_role_records(str(tmp_path))
     assert list(records) == ["nginx"] and records["nginx"]["role"] == "nginx"
     assert len(errors) == 1 and "imaging_bad.fact" in errors[0]
-    res = vc.check_records(records, errors, ["nginx", "orthanc"])
+    res = iq.check_records(records, errors, ["nginx", "orthanc"])
     assert res["status"] == "fail" and "no record for role orthanc" in res["message"]
 
 
@@ -127,22 +130,22 @@ def test_files_check_on_real_files(tmp_path):
     path = tmp_path / "app.conf"
     path.write_text("listen 443;\n")
     os.chmod(str(path), 0o640)
-    me = vc.stat_file(str(path))
+    me = iq.stat_file(str(path))
     want = [{"path": str(path), "owner": me["owner"], "group": me["group"], "mode": "0640"}]
-    good = vc.check_files(want)
+    good = iq.check_files(want)
     assert good["status"] == "pass"
     import hashlib
     assert good["actual"][0]["sha256"] == hashlib.sha256(b"listen 443;\n").hexdigest()
     os.chmod(str(path), 0o644)
-    bad = vc.check_files(want)
+    bad = iq.check_files(want)
     assert bad["status"] == "fail" and "mode 0644, expected 0640" in bad["message"]
     os.remove(str(path))
-    assert vc.check_files(want)["message"].endswith("missing")
+    assert iq.check_files(want)["message"].endswith("missing")
 
 
 def test_accounts_check():
-    assert vc.check_accounts(["root"], ["root"])["status"] == "pass"
-    res = vc.check_accounts(["root", "no-such-user-xyz"], [])
+    assert iq.check_accounts(["root"], ["root"])["status"] == "pass"
+    res = iq.check_accounts(["root", "no-such-user-xyz"], [])
     assert res["status"] == "fail" and "no-such-user-xyz" in res["message"]
 
 
@@ -159,16 +162,16 @@ def test_certificate_check_with_real_openssl(tmp_path):
        "-subj", "/CN=weak")
     os.chmod(str(tmp_path / "host.key"), 0o600)
     cert, ca, key = str(tmp_path / "host.crt"), str(tmp_path / "ca.crt"), str(tmp_path / "host.key")
-    good = vc.check_certificate(cert, ca, 5, 2048, 256, local_run, key=key)
+    good = iq.check_certificate(cert, ca, 5, 2048, 256, local_run, key=key)
     assert good["status"] == "pass", good["message"]
     assert good["actual"]["key_bits"] == 2048 and good["evidence"]["key"]["matches_certificate"]
-    soon = vc.check_certificate(cert, ca, 30, 2048, 256, local_run)
+    soon = iq.check_certificate(cert, ca, 30, 2048, 256, local_run)
     assert soon["status"] == "fail" and "expires within 30 days" in soon["message"]
-    weak = vc.check_certificate(str(tmp_path / "weak.crt"), ca, 5, 2048, 256, local_run)
+    weak = iq.check_certificate(str(tmp_path / "weak.crt"), ca, 5, 2048, 256, local_run)
     assert "1024 bits" in weak["message"] and "does not chain" in weak["message"]
     os.chmod(key, 0o644)
-    assert "readable by others" in vc.check_certificate(cert, ca, 5, 2048, 256, local_run, key=key)["message"]
-    wrong_key = vc.check_certificate(cert, ca, 5, 2048, 256, local_run, key=str(tmp_path / "ca.key"))
+    assert "readable by others" in iq.check_certificate(cert, ca, 5, 2048, 256, local_run, key=key)["message"]
+    wrong_key = iq.check_certificate(cert, ca, 5, 2048, 256, local_run, key=str(tmp_path / "ca.key"))
     assert "does not match" in wrong_key["message"]
 
 
@@ -200,18 +203,18 @@ def serve_tls(pki, minimum):
 def test_tls_check_against_real_servers(pki):
     strict = serve_tls(pki, ssl.TLSVersion.TLSv1_2)
     try:
-        res = vc.check_tls("127.0.0.1", strict.getsockname()[1], "localhost", pki["ca"], "1.2", "1.2", 5)
+        res = net.check_tls("127.0.0.1", strict.getsockname()[1], "localhost", pki["ca"], "1.2", "1.2", 5)
         if res["status"] == "error":
             pytest.skip("this OpenSSL cannot offer TLS below 1.2: %s" % res["message"])
         assert res["status"] == "pass", res
         assert res["evidence"]["below_1.2"]["ok"] is False
-        other = vc.check_tls("127.0.0.1", strict.getsockname()[1], "localhost", pki["other_ca"], "1.2", None, 5)
+        other = net.check_tls("127.0.0.1", strict.getsockname()[1], "localhost", pki["other_ca"], "1.2", None, 5)
         assert other["status"] == "fail" and "verif" in other["message"].lower()
     finally:
         strict.close()
     lax = serve_tls(pki, ssl.TLSVersion.TLSv1)
     try:
-        res = vc.check_tls("127.0.0.1", lax.getsockname()[1], "localhost", pki["ca"], "1.2", "1.2", 5)
+        res = net.check_tls("127.0.0.1", lax.getsockname()[1], "localhost", pki["ca"], "1.2", "1.2", 5)
         assert res["status"] in ("fail", "error")
         if res["status"] == "fail":
             assert "accepted TLSv1" in res["message"]
@@ -239,13 +242,13 @@ def test_http_check_against_a_real_server():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = "http://127.0.0.1:%d/dicom-web/studies" % server.server_address[1]
     try:
-        assert vc.check_http(url, "GET", [401], {}, None, None, 5)["status"] == "pass"
-        assert vc.check_http(url, "GET", [200], {}, None, None, 5, "u", "p")["status"] == "pass"
-        wrong = vc.check_http(url, "GET", [200], {}, None, None, 5, "u", "bad")
+        assert net.check_http(url, "GET", [401], {}, None, None, 5)["status"] == "pass"
+        assert net.check_http(url, "GET", [200], {}, None, None, 5, "u", "p")["status"] == "pass"
+        wrong = net.check_http(url, "GET", [200], {}, None, None, 5, "u", "bad")
         assert wrong["status"] == "fail" and wrong["actual"]["status"] == 401
     finally:
         server.shutdown()
-    closed = vc.check_http(url, "GET", [401], {}, None, None, 2)
+    closed = net.check_http(url, "GET", [401], {}, None, None, 2)
     assert closed["status"] == "fail" and "error" in closed["actual"]
 
 
@@ -254,16 +257,16 @@ def test_tcp_check():
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     port = listener.getsockname()[1]
-    assert vc.check_tcp("127.0.0.1", port, "open", 2)["status"] == "pass"
-    assert vc.check_tcp("127.0.0.1", port, "closed", 2)["status"] == "fail"
+    assert net.check_tcp("127.0.0.1", port, "open", 2)["status"] == "pass"
+    assert net.check_tcp("127.0.0.1", port, "closed", 2)["status"] == "fail"
     listener.close()
-    assert vc.check_tcp("127.0.0.1", port, "closed", 2)["status"] == "pass"
+    assert net.check_tcp("127.0.0.1", port, "closed", 2)["status"] == "pass"
 
 
 def test_synthetic_dicom_is_valid_part10():
     pydicom = pytest.importorskip("pydicom")
     import io
-    data = vc.synthetic_dicom("P1", "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    data = net.synthetic_dicom("P1", "1.2.3", "1.2.3.4", "1.2.3.4.5")
     ds = pydicom.dcmread(io.BytesIO(data))
     assert ds.SOPInstanceUID == "1.2.3.4.5" and ds.PatientID == "P1" and ds.Rows == 8
     assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
@@ -275,7 +278,7 @@ def test_module_checks_files_and_applies_a_role_waiver(tmp_path, run_module):
     conf = tmp_path / "app.conf"
     conf.write_text("x")
     os.chmod(str(conf), 0o644)
-    me = vc.stat_file(str(conf))
+    me = iq.stat_file(str(conf))
     files = [{"path": str(conf), "owner": me["owner"], "group": me["group"], "mode": "0600"}]
     record = {"packages": {}, "services": [], "files": files,
               "waivers": [{"id": "w", "requirement": "IQ-OSH-TIME", "reason": "container clock"}]}
@@ -311,7 +314,7 @@ def test_module_fails_only_on_bad_arguments(args, message, run_module):
     ({"kernel.x": "1"}, {"kernel.x": None}, ["kernel.x: not readable"]),
 ])
 def test_compare_sysctl(expected, actual, problems):
-    assert vc.compare_sysctl(expected, actual) == problems
+    assert iq.compare_sysctl(expected, actual) == problems
 
 
 def test_sysctl_check_reads_proc(tmp_path):
@@ -319,10 +322,10 @@ def test_sysctl_check_reads_proc(tmp_path):
     (tmp_path / "kernel" / "kptr_restrict").write_text("2\n")
 
     def reader(key):
-        return vc.read_sysctl(key, proc=str(tmp_path))
-    assert vc.check_sysctl({"kernel.kptr_restrict": "2"}, reader)["status"] == "pass"
-    assert vc.check_sysctl({"kernel.kptr_restrict": "1"}, reader)["status"] == "fail"
-    assert vc.check_sysctl({}, reader)["status"] == "not_applicable"
+        return iq.read_sysctl(key, proc=str(tmp_path))
+    assert iq.check_sysctl({"kernel.kptr_restrict": "2"}, reader)["status"] == "pass"
+    assert iq.check_sysctl({"kernel.kptr_restrict": "1"}, reader)["status"] == "fail"
+    assert iq.check_sysctl({}, reader)["status"] == "not_applicable"
 
 
 @pytest.mark.parametrize("require_open,status", [(False, "pass"), (True, "fail")])
@@ -331,7 +334,7 @@ def test_luks_check_separates_format_from_open(require_open, status):
 
     def run(argv, environ_update=None):
         return dumps[tuple(argv[:2])]
-    res = vc.check_luks([{"device": "/var/lib/x.luks", "name": "no-such-mapping", "mount": "/no/such/mount"}], run,
+    res = iq.check_luks([{"device": "/var/lib/x.luks", "name": "no-such-mapping", "mount": "/no/such/mount"}], run,
                         require_open=require_open)
     assert res["status"] == status
     assert res["actual"][0]["luks_version"] == 2 and res["actual"][0]["open"] is False
