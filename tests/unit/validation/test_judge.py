@@ -1,0 +1,246 @@
+"""The kind table, the row constructor and the judge of every check kind (validation_judge)."""
+import copy
+
+import pytest
+import yaml
+
+from ansible_collections.hospital.imaging.plugins.filter.dicom_refusal_row import dicom_refusal_row
+from ansible_collections.hospital.imaging.plugins.filter.validation_rows import validation_rows
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_judge as vj
+from ansible_collections.hospital.imaging.plugins.modules import validation_check
+
+CATALOGUE = "roles/validation/files/catalogue.yml"
+ROW_KEYS = set(vj.ROW_KEYS)
+
+
+@pytest.fixture(scope="module")
+def catalogue(request):
+    root = request.config.rootpath
+    with open(str(root / CATALOGUE)) as handle:
+        return yaml.safe_load(handle)["validation_catalogue"]
+
+
+def entry(kind, rid="REQ-001", groups=("imaging",)):
+    return {"id": rid, "check": {"kind": kind, "groups": list(groups)}}
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_catalogue_kind_has_a_runner_and_a_judge(catalogue):
+    for item in catalogue:
+        kind = item["check"]["kind"]
+        assert kind in vj.KINDS, item["id"]
+        assert callable(vj.KINDS[kind].judge)
+        assert callable(vj.KINDS[kind].run) or vj.KINDS[kind].run in ("oq_dicom", "oq_backup", "pq")
+
+
+def test_the_module_runs_exactly_the_kinds_with_a_runner_function():
+    assert sorted(validation_check.SPECS) == vj.module_kinds()
+
+
+def test_row_has_every_key_and_defaults_an_empty_result_to_error():
+    made = vj.row("IQ-PKG-001", "h1", "packages", {})
+    assert set(made) == ROW_KEYS
+    assert made["status"] == "error" and made["evidence"] == {} and made["waiver"] is None
+
+
+# --------------------------------------------------------------------------- module kinds
+
+MODULE_PASS = {"changed": False, "status": "pass", "expected": {"nginx": "enabled+active"},
+               "actual": {"nginx": "enabled+active"}, "message": "1 service(s) enabled and active",
+               "evidence": {"systemctl": []}, "requirement": "IQ-SVC-001", "check": "services", "duration_s": 0.12,
+               "invocation": {"module_args": {}}}
+MODULE_WAIVED = dict(MODULE_PASS, status="waived", message="waived (role): no USB on a VM",
+                     waiver={"id": "W-1", "reason": "no USB on a VM", "source": "role"})
+MODULE_FAILED = {"failed": True, "msg": "invalid params for the tcp check: port: must be int", "changed": False}
+
+
+@pytest.mark.parametrize("kind", vj.module_kinds())
+@pytest.mark.parametrize("ret,status,message", [
+    (MODULE_PASS, "pass", "1 service(s) enabled and active"),
+    (MODULE_WAIVED, "waived", "waived (role): no USB on a VM"),
+    (MODULE_FAILED, "error", "invalid params for the tcp check: port: must be int"),
+    ({}, "error", "the check returned no result"),
+])
+def test_module_kinds_are_judged_from_the_module_return(kind, ret, status, message):
+    res = dict(copy.deepcopy(ret), item=entry(kind, "IQ-SVC-001"))
+    rows = validation_rows([res], host="h1")
+    assert len(rows) == 1 and set(rows[0]) == ROW_KEYS
+    made = rows[0]
+    assert (made["requirement"], made["host"], made["check"], made["status"], made["message"]) == (
+        "IQ-SVC-001", "h1", kind, status, message)
+    if status == "waived":
+        assert made["waiver"]["id"] == "W-1"
+    if ret is MODULE_PASS:
+        assert made["duration_s"] == 0.12 and made["evidence"] == {"systemctl": []}
+
+
+def test_module_rows_skip_skipped_items_and_read_a_product_item():
+    results = [{"skipped": True, "item": entry("http")},
+               dict(MODULE_PASS, item=[entry("health", "OQ-APP-001"), {"url": "https://h1/health"}])]
+    rows = validation_rows(results, host="h1")
+    assert [(r["requirement"], r["check"], r["status"]) for r in rows] == [("OQ-APP-001", "health", "pass")]
+
+
+def test_health_without_url_is_not_applicable():
+    from ansible_collections.hospital.imaging.plugins.module_utils import validation_net as net
+    res = net.run_health(None, {"url": None})
+    assert res["status"] == "not_applicable" and res["expected"] == [] and res["evidence"] == {}
+
+
+# --------------------------------------------------------------------------- OQ-DICOM-001
+
+ECHO = {"changed": False, "success": True, "status": {"code": 0, "code_hex": "0x0000", "category": "Success"},
+        "association": {"outcome": "established", "established": True}}
+STORE = {"changed": False, "success": True, "sent": 2, "stored": 2, "patient_id": "HOSPITAL-IMAGING-TEST",
+         "study_instance_uid": "1.2.826.0.1.3680043.8.498.1"}
+FIND = {"changed": False, "success": True, "matches": 1, "identifiers": [{"StudyInstanceUID": "1.2.826.0.1.3680043.8.498.1"}]}
+MOVE = {"changed": False, "success": True, "suboperations": {"completed": 2, "failed": 0, "warning": 0, "remaining": 0}}
+DICOM_OK = {"echo": ECHO, "store": STORE, "find": FIND, "move": MOVE}
+
+
+def test_dicom_operations_pass():
+    res = vj.judge_dicom_operations(DICOM_OK)
+    assert res["status"] == "pass"
+    assert res["actual"] == {"echo": "0x0000", "stored": 2, "sent": 2, "find_matches": 1, "move": MOVE["suboperations"]}
+    assert res["expected"] == {"echo": "0x0000", "store": "all stored", "find": ">= 1 match", "move": "completed, 0 failed"}
+    assert set(res["evidence"]) == {"echo", "store", "find", "move"}
+
+
+@pytest.mark.parametrize("change", [
+    {"find": dict(FIND, matches=0)},
+    {"move": dict(MOVE, suboperations={"completed": 1, "failed": 1, "warning": 0, "remaining": 0})},
+    {"move": dict(MOVE, suboperations={"completed": 0, "failed": 0, "warning": 0, "remaining": 0})},
+    {"echo": dict(ECHO, success=False, status={"code_hex": "0xC000"})},
+    {"store": dict(STORE, success=False, stored=1)},
+])
+def test_dicom_operations_fail(change):
+    res = vj.judge_dicom_operations(dict(DICOM_OK, **change))
+    assert res["status"] == "fail" and res["message"].startswith("{")
+
+
+def test_dicom_operations_not_run_is_an_error_with_the_reason():
+    res = vj.judge_dicom_operations({"echo": ECHO, "failure": "Failed to import the required Python library (pynetdicom)"})
+    assert res["status"] == "error" and "pynetdicom" in res["message"]
+    assert res["actual"]["stored"] == "not run" and res["actual"]["move"] == "not run"
+
+
+# --------------------------------------------------------------------------- OQ-DICOM-002/003
+
+def attempt(outcome, result, stored=0, uid="1.2.3.1"):
+    return {"changed": False, "success": stored > 0, "sent": 1, "stored": stored, "study_instance_uid": uid,
+            "association": {"outcome": outcome, "result": result, "established": outcome == "established",
+                            "request_sent": True, "local_address": "10.0.0.5",
+                            "pdus_received": ["A_ASSOCIATE_RJ"] if outcome == "rejected" else []}}
+
+
+REJECTED = {"results": [attempt("rejected", "rejected-permanent", uid="1.2.3.%d" % i) for i in range(3)]}
+ACCEPTED = {"results": [attempt("established", "accepted", stored=1)]}
+JOURNAL = {"rc": 0, "stdout": "W1201 Rejected association for remote AET UNDECLARED on IP 10.0.0.5\n", "changed": False}
+LOOKUPS = {"results": [{"item": "1.2.3.%d" % i, "success": True, "matches": 0} for i in range(3)]}
+
+
+@pytest.mark.parametrize("kind,key,aet,probe", [
+    ("dicom_unknown_aet", "unknown", "UNDECLARED", None),
+    ("dicom_wrong_host", "wrong_host", "VALIDATION", "probe1"),
+])
+@pytest.mark.parametrize("attempts,status", [(REJECTED, "pass"), (ACCEPTED, "fail"), ({}, "error")])
+def test_refusal_kinds_give_the_dicom_refusal_row(kind, key, aet, probe, attempts, status):
+    ev = {key: attempts, "journal": JOURNAL, "lookups": LOOKUPS, "min_attempts": 3, "failure": None,
+          "unknown_aet": "UNDECLARED", "calling_aet": "VALIDATION", "probe_host": "probe1"}
+    made = vj.judged_row(entry(kind, "OQ-DICOM-00x", ["imaging_dicom"]), "h1", ev)
+    old = dicom_refusal_row(attempts, requirement="OQ-DICOM-00x", host="h1", check=vj.check_name(kind), calling_aet=aet,
+                            journal=JOURNAL, lookups=LOOKUPS, min_attempts=3, error=None, probe_host=probe)
+    assert made["status"] == status
+    assert dict(old, waiver=None, duration_s=None) == made
+
+
+# --------------------------------------------------------------------------- OQ-BAK-001
+
+BACKUP_OK = {"rc": 0, "changed": True, "stdout_lines": ["P00   INFO: backup command end: completed successfully"],
+             "stderr_lines": []}
+RESTORED = {"stat": {"exists": True, "path": "/var/tmp/validation-restore-x/PG_VERSION"}}
+
+
+def test_backup_restore_pass():
+    res = vj.judge_backup_restore({"backup": BACKUP_OK, "restore": BACKUP_OK, "restored_version": RESTORED,
+                                   "restore_dir": "/var/tmp/validation-restore-x"})
+    assert res["status"] == "pass"
+    assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "PG_VERSION": "present"}
+    assert res["message"] == "backup rc=0, restore rc=0 into /var/tmp/validation-restore-x"
+    assert res["evidence"]["backup_stdout"] == BACKUP_OK["stdout_lines"]
+
+
+@pytest.mark.parametrize("ev", [
+    {"backup": dict(BACKUP_OK, rc=50, stderr_lines=["ERROR: [050]: unable to acquire lock"]), "restore": BACKUP_OK,
+     "restored_version": RESTORED},
+    {"backup": BACKUP_OK, "restore": BACKUP_OK, "restored_version": {"stat": {"exists": False}}},
+    {"backup": BACKUP_OK, "restore": {"skipped": True}, "restored_version": RESTORED},
+])
+def test_backup_restore_fail(ev):
+    res = vj.judge_backup_restore(dict(ev, restore_dir="/var/tmp/x"))
+    assert res["status"] == "fail"
+
+
+def test_backup_stdout_is_cut_to_the_last_40_lines():
+    many = dict(BACKUP_OK, stdout_lines=[str(i) for i in range(100)])
+    res = vj.judge_backup_restore({"backup": many, "restore": BACKUP_OK, "restored_version": RESTORED})
+    assert res["evidence"]["backup_stdout"] == [str(i) for i in range(60, 100)]
+
+
+# --------------------------------------------------------------------------- PQ
+
+PQ_RETURN = {
+    "changed": False,
+    "ingest": {"status": "pass", "expected": {"min_instances_per_s": 5}, "message": "41.2 instances/s",
+               "actual": {"instances_per_s": 41.2, "p95_store_ms": 180.3, "failures": 0}, "evidence": {}},
+    "find": {"status": "fail", "expected": {"p95_find_ms": 100}, "message": "p95 C-FIND 350 ms",
+             "actual": {"p95_find_ms": 350.1, "finds": 15, "failures": 0}, "evidence": {}},
+    "resources": {"status": "pass", "expected": {}, "actual": {"disk_free_percent_min": 61.2}, "message": "ok", "evidence": {}},
+    "integrity": {"status": "pass", "expected": {}, "actual": {"found": 1236, "missing": 0}, "message": "ok", "evidence": {}},
+    "metrics": {"instances_per_s": 41.2}, "series": {}, "thresholds": {},
+}
+
+
+@pytest.mark.parametrize("kind,section,status", [
+    ("pq_ingest", "ingest", "pass"), ("pq_find", "find", "fail"),
+    ("pq_resources", "resources", "pass"), ("pq_integrity", "integrity", "pass")])
+def test_pq_kinds_read_their_section(kind, section, status):
+    made = vj.judged_row(entry(kind, "PQ-X", ["imaging_dicom"]), "h1", PQ_RETURN)
+    assert made["status"] == status and made["check"] == "pq_dicom_ingest:" + section
+    assert made["actual"] == PQ_RETURN[section]["actual"]
+
+
+@pytest.mark.parametrize("kind", ["pq_ingest", "pq_find", "pq_resources", "pq_integrity"])
+def test_pq_kinds_error_when_the_load_test_did_not_run(kind):
+    res = vj.KINDS[kind].judge({"failed": True, "msg": "pynetdicom is required"})
+    assert res["status"] == "error" and res["message"] == "pynetdicom is required"
+    assert vj.KINDS[kind].judge({})["message"] == "the load test returned no result"
+
+
+def test_evidence_rows_pick_the_runner_and_the_host_groups(catalogue):
+    rows = validation_rows(catalogue, host="h1", source="evidence", runner="pq", group_names=["imaging", "imaging_dicom"],
+                           evidence=PQ_RETURN)
+    assert [r["requirement"] for r in rows] == ["PQ-INGEST-001", "PQ-FIND-001", "PQ-RES-001", "PQ-INT-001"]
+    assert validation_rows(catalogue, host="h1", source="evidence", runner="pq", group_names=["imaging_web"],
+                           evidence=PQ_RETURN) == []
+    dicom = validation_rows(catalogue, host="h1", source="evidence", runner="oq_dicom", group_names=["imaging_dicom"],
+                            evidence=dict(DICOM_OK, unknown=REJECTED, wrong_host=REJECTED, journal=JOURNAL, lookups=LOOKUPS,
+                                          min_attempts=3, unknown_aet="UNDECLARED", calling_aet="VALIDATION"))
+    assert [(r["requirement"], r["status"]) for r in dicom] == [
+        ("OQ-DICOM-001", "pass"), ("OQ-DICOM-002", "pass"), ("OQ-DICOM-003", "pass")]
+
+
+# --------------------------------------------------------------------------- inventory
+
+def test_inventory_rows_mark_requirements_without_hosts(catalogue):
+    groups = {"all": ["h1"], "imaging": ["h1"], "imaging_dicom": ["h1"], "imaging_db": ["h1"], "imaging_web": [],
+              "ungrouped": []}
+    rows = validation_rows(catalogue, host="sandbox", source="inventory", groups=groups)
+    web = [r for r in rows if r["requirement"] == "OQ-TLS-001"]
+    assert {r["requirement"] for r in rows} == {e["id"] for e in catalogue
+                                               if not set(e["check"]["groups"]) & {"imaging", "imaging_dicom", "imaging_db"}}
+    assert web[0] == {"requirement": "OQ-TLS-001", "host": "sandbox", "check": "tls", "status": "not_applicable",
+                      "expected": {"groups": ["imaging_web"]}, "actual": {"hosts": []},
+                      "message": "no host of the inventory is in imaging_web", "evidence": {}, "waiver": None, "duration_s": None}
