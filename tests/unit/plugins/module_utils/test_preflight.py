@@ -54,8 +54,8 @@ def test_duplicate_ports_are_named_together():
                         "(rule: listener ports are distinct)"]
 
 
-ROLE_GROUPS = yaml.safe_load((pathlib.Path(__file__).resolve().parents[4] / "playbooks" / "vars"
-                               / "role_groups.yml").read_text())["imaging_role_groups"]
+MAP_FILE = pathlib.Path(__file__).resolve().parents[4] / "playbooks" / "vars" / "role_groups.yml"
+ROLE_GROUPS = yaml.safe_load(MAP_FILE.read_text())["imaging_role_groups"]
 
 
 def _groups(**extra):
