@@ -158,11 +158,9 @@ def pq_judge(section):
 
 # --------------------------------------------------------------------------- the table
 
+# run: a runner function (validation_check runs it) or the task file that gathers the evidence;
+# judge: evidence (or module return) -> result; check: the row's check name (the kind when None).
 Kind = namedtuple("Kind", ["run", "judge", "check"])
-"""run: a runner function (validation_check runs it) or the task file that gathers the evidence;
-judge: evidence (or module return) -> result; check: the row's check name (the kind when None)."""
-
-MODULE = "validation_check"
 
 KINDS = {
     "records": Kind(iq.run_records, judge_module, None),

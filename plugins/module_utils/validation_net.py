@@ -188,7 +188,6 @@ def check_postgresql(host, port, dbname, user, password, ca, server_name, run, t
                   evidence)
 
 
-
 def http_request(url, method, headers, body, ca, timeout, username=None, password=None):
     """One HTTP request; returns {status, reason, elapsed_ms, headers, body_excerpt} or {error}."""
     import base64
