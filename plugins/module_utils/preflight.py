@@ -381,8 +381,9 @@ def check_related_limits(host, values):
                         "certificate is renewed before it expires, not at every run)" % (host, renew, validity))
     for name in ("pki_key_size", "pki_ca_key_size"):
         size = num(name)
-        if values.get("pki_key_type", "RSA") == "RSA" and size is not None and not 2048 <= size <= 16384:
-            problems.append("%s: %s: %s is out of range (rule: RSA keys of 2048-16384 bits)" % (host, name, size))
+        if values.get("pki_key_type", "RSA") == "RSA" and size is not None and not 3072 <= size <= 16384:
+            problems.append("%s: %s: %s is out of range (rule: RSA keys of 3072-16384 bits; Orthanc's DICOM TLS runs "
+                            "at OpenSSL security level 3, which refuses shorter keys in the chain)" % (host, name, size))
     low, high = num("postgresql_min_wal_size_mb"), num("postgresql_max_wal_size_mb")
     if low is not None and high is not None and low > high:
         problems.append("%s: postgresql_min_wal_size_mb: %s is above postgresql_max_wal_size_mb (%s) (rule: "
@@ -428,6 +429,16 @@ def _entries(host, name, entries, problems):
     return pairs
 
 
+def _password(host, path, entry, min_length, rule):
+    """A password is set and long enough; its value never appears in a message."""
+    value = entry.get("password")
+    if value is None or value == "":
+        return ["%s: %s.password: is not set (rule: %s)" % (host, path, rule)]
+    if len(str(value)) < min_length:
+        return ["%s: %s.password: is shorter than %d characters (rule: %s)" % (host, path, min_length, rule)]
+    return []
+
+
 def _unique(host, name, pairs, key, problems):
     seen = {}
     for index, entry in pairs:
@@ -441,7 +452,7 @@ def _unique(host, name, pairs, key, problems):
             seen[value] = index
 
 
-def check_databases(host, name, entries):
+def check_databases(host, name, entries, reserved=RESERVED_LOGINS, password_min_length=16):
     """imaging_databases: one database and login per consumer (PostgreSQL, PgBouncer and Orthanc read it)."""
     problems = []
     pairs = _entries(host, name, entries, problems)
@@ -453,11 +464,10 @@ def check_databases(host, name, entries):
                 problems.append("%s: %s.%s: %r is not a lower-case SQL identifier (rule: ^[a-z_][a-z0-9_]{0,62}$)"
                                 % (host, path, key, value))
         login, db = entry.get("login"), entry.get("name")
-        if isinstance(login, str) and (login in RESERVED_LOGINS or login == "%s_owner" % db):
+        if isinstance(login, str) and (login in reserved or login == "%s_owner" % db):
             problems.append("%s: %s.login: %r is reserved (rule: a login of its own, not %s or the owner role %s_owner)"
-                            % (host, path, login, "/".join(RESERVED_LOGINS), db))
-        if "password" not in entry or entry.get("password") in (None, ""):
-            problems.append("%s: %s.password: is not set (rule: every login has a vault_* password)" % (host, path))
+                            % (host, path, login, "/".join(reserved), db))
+        problems.extend(_password(host, path, entry, password_min_length, "every login has a vault_* password"))
         mode = entry.get("pool_mode", "session")
         if mode not in POOL_MODES:
             problems.append("%s: %s.pool_mode: %r is not one of %s" % (host, path, mode, ", ".join(POOL_MODES)))
@@ -470,12 +480,14 @@ def check_databases(host, name, entries):
 
 def check_orthanc_index(host, mode, database_name, databases):
     """Orthanc's PostgreSQL plugin holds session-level advisory locks: only a session pool (or no pool) works."""
-    if mode != "pgbouncer" or not isinstance(databases, (list, tuple)):
+    if not isinstance(databases, (list, tuple)):
         return []
     matches = [(i, e) for i, e in enumerate(databases) if isinstance(e, dict) and e.get("name") == database_name]
     if not matches:
         return ["%s: orthanc_database_name: %r is not a database of imaging_databases (rule: Orthanc's index is one "
                 "of the data tier's databases)" % (host, database_name)]
+    if mode != "pgbouncer":
+        return []
     index, entry = matches[0]
     pool = entry.get("pool_mode", "session")
     if pool != "session":
@@ -485,7 +497,7 @@ def check_orthanc_index(host, mode, database_name, databases):
     return []
 
 
-def check_redis_users(host, name, entries, admin_user="admin"):
+def check_redis_users(host, name, entries, admin_user="admin", password_min_length=16):
     problems = []
     pairs = _entries(host, name, entries, problems)
     for index, entry in pairs:
@@ -511,8 +523,7 @@ def check_redis_users(host, name, entries, admin_user="admin"):
                                     % (host, path, rule, " ".join(REDIS_FORBIDDEN)))
             if "-@dangerous" not in categories:
                 problems.append("%s: %s.categories: must end with -@dangerous" % (host, path))
-        if entry.get("password") in (None, ""):
-            problems.append("%s: %s.password: is not set (rule: every Redis user has a vault_* password)" % (host, path))
+        problems.extend(_password(host, path, entry, password_min_length, "every Redis user has a vault_* password"))
     _unique(host, name, pairs, "name", problems)
     return problems
 
