@@ -243,13 +243,19 @@ def write_fault(inv, fault_id, extra):
     return path
 
 
-def assert_refused_in_preflight(result, fragments):
+def vault_values(inv):
+    return [str(v) for v in yaml.safe_load((inv / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8")).values()]
+
+
+def assert_refused_in_preflight(result, fragments, secrets=()):
     out = result.stdout
     assert result.returncode != 0, out
     assert out.count("fatal: [") == 1 and "Preflight found" in out, out + result.stderr
     for fragment in fragments:
         assert fragment in out, "%r not in:\n%s" % (fragment, out)
     assert "PLAY [Harden every host]" not in out
+    leaked = [name for name in secrets if name in out + result.stderr]
+    assert not leaked, "a secret's value is in the output"
 
 
 def test_catalogue_is_broad():
@@ -265,7 +271,7 @@ def test_site_refuses_bad_input_and_leaves_the_host_unchanged(catalogue_inventor
     before = host_snapshot(test_host)
     result = playbook(catalogue_inventory, test_host, "site.yml", "-e",
                       "@" + str(write_fault(catalogue_inventory, fault_id, extra)))
-    assert_refused_in_preflight(result, fragments)
+    assert_refused_in_preflight(result, fragments, vault_values(catalogue_inventory))
     assert host_snapshot(test_host) == before, "the host changed"
 
 
@@ -281,8 +287,9 @@ def test_catalogue_through_preflight_alone_under_two_minutes(catalogue_inventory
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(one, CATALOGUE))
     elapsed = time.monotonic() - started
+    secrets = vault_values(catalogue_inventory)
     for _fault_id, result, fragments in outcomes:
-        assert_refused_in_preflight(result, fragments)
+        assert_refused_in_preflight(result, fragments, secrets)
     assert elapsed < 120, "the catalogue took %.0f s through playbooks/preflight.yml" % elapsed
 
 
