@@ -381,9 +381,8 @@ def check_related_limits(host, values):
                         "certificate is renewed before it expires, not at every run)" % (host, renew, validity))
     for name in ("pki_key_size", "pki_ca_key_size"):
         size = num(name)
-        if values.get("pki_key_type", "RSA") == "RSA" and size is not None and not 3072 <= size <= 16384:
-            problems.append("%s: %s: %s is out of range (rule: RSA keys of 3072-16384 bits; Orthanc's DICOM TLS runs "
-                            "at OpenSSL security level 3, which refuses shorter keys in the chain)" % (host, name, size))
+        if values.get("pki_key_type", "RSA") == "RSA" and size is not None and not 2048 <= size <= 16384:
+            problems.append("%s: %s: %s is out of range (rule: RSA keys of 2048-16384 bits)" % (host, name, size))
     low, high = num("postgresql_min_wal_size_mb"), num("postgresql_max_wal_size_mb")
     if low is not None and high is not None and low > high:
         problems.append("%s: postgresql_min_wal_size_mb: %s is above postgresql_max_wal_size_mb (%s) (rule: "

@@ -183,7 +183,7 @@ CATALOGUE = [
      ["redis_maxmemory: 'a lot' is not a size Redis reads"]),
     ("auditd-num-logs", {"auditd_num_logs": 1000}, ["auditd_num_logs: 1000 is out of range (rule: 0-999"]),
     ("disk-keyfile-tiny", {"disk_encryption_keyfile_size": 8}, ["disk_encryption_keyfile_size: 8 is out of range"]),
-    ("pki-weak-rsa", {"pki_key_size": 1024}, ["pki_key_size: 1024 is out of range (rule: RSA keys of 3072-16384 bits"]),
+    ("pki-weak-rsa", {"pki_key_size": 1024}, ["pki_key_size: 1024 is out of range (rule: RSA keys of 2048-16384 bits"]),
     ("pki-renew-after-expiry", {"pki_renew_before_days": 800},
      ["pki_renew_before_days: 800 is not shorter than pki_cert_validity_days (730)"]),
     ("ssh-auth-tries-zero", {"os_hardening_ssh_max_auth_tries": 0},

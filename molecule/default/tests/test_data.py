@@ -318,11 +318,11 @@ def test_data_redis_acl_file_holds_no_plaintext(host):
 BAD_INPUTS = {
     "cidr": ({"imaging_db_client_cidrs": ["10.1.300.0/24"]}, "imaging_db_client_cidrs"),
     "pool_mode": ({"imaging_databases": [{"name": "worklist", "login": "worklist", "password": "x" * 32, "pool_mode": "sessions", "phi": True}]},
-                  "pool_mode 'sessions' is not one of"),
+                  "postgresql_databases[0].pool_mode: 'sessions' is not one of"),
     "redis_dangerous": ({"imaging_redis_users": [{"name": "worklist", "password": "x" * 32, "keys": ["worklist:*"], "categories": ["+@read", "+@dangerous"]}]},
-                        "imaging_redis_users"),
+                        "redis_users[0].categories: '+@dangerous'"),
     "missing_password": ({"imaging_databases": [{"name": "worklist", "login": "worklist", "password": "", "pool_mode": "transaction", "phi": True}]},
-                         "password is missing"),
+                         "postgresql_databases[0].password: is not set"),
 }
 
 
