@@ -72,16 +72,6 @@ def is_ip_address(value):
     return network_rules.is_ip_address(value)
 
 
-def port_errors(value):
-    if value is None:
-        return ['is missing']
-    if isinstance(value, bool) or not isinstance(value, int):
-        return ['must be an integer']
-    if not 1 <= value <= 65535:
-        return ['%d is out of range (1-65535)' % value]
-    return []
-
-
 # The keys of a modality entry (orthanc_modality's suboptions) and the booleans among them.
 MODALITY_KEYS = ('name', 'aet', 'host', 'port', 'manufacturer', 'allow_echo', 'allow_find', 'allow_get',
                  'allow_move', 'allow_store', 'use_dicom_tls', 'state')

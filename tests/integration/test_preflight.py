@@ -7,6 +7,7 @@ and compares the container's filesystem changes (`docker diff`) before and after
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -239,7 +240,7 @@ def catalogue_inventory(tmp_path_factory):
 
 def write_fault(inv, fault_id, extra):
     path = inv.parent / ("fault-%s.json" % fault_id)
-    path.write_text(__import__("json").dumps(extra), encoding="utf-8")
+    path.write_text(json.dumps(extra), encoding="utf-8")
     return path
 
 

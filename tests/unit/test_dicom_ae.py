@@ -7,9 +7,9 @@ from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import (
     is_ip_address,
     is_valid_ae_title,
     normalize_ae_title,
-    port_errors,
     same_ae_title,
 )
+from ansible_collections.hospital.imaging.plugins.module_utils.network_rules import port_error
 
 
 @pytest.mark.parametrize('value', [
@@ -85,6 +85,6 @@ def test_is_ip_address(value, expected):
 
 
 @pytest.mark.parametrize('value, ok', [(1, True), (104, True), (65535, True), (0, False), (65536, False),
-                                       (-1, False), (None, False), (True, False), ('104', False)])
-def test_port_errors(value, ok):
-    assert (port_errors(value) == []) is ok
+                                       (-1, False), (None, False), (True, False), ('104', True), ('http', False)])
+def test_port_rule(value, ok):
+    assert (port_error(value) is None) is ok

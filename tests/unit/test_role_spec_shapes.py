@@ -12,6 +12,7 @@ import pathlib
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.hospital.imaging.plugins.action.preflight import without_defaults
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
@@ -48,16 +49,6 @@ def templated(value):
     if isinstance(value, dict):
         return any(templated(v) for v in value.values())
     return False
-
-
-def without_defaults(options):
-    clean = {}
-    for name, option in options.items():
-        option = {k: v for k, v in option.items() if k != "default"}
-        if isinstance(option.get("options"), dict):
-            option["options"] = without_defaults(option["options"])
-        clean[name] = option
-    return clean
 
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
