@@ -118,14 +118,15 @@ class ActionModule(ActionBase):
         [name for _group, name in checks.AE_TITLE_VARS]
         + list(checks.LIMITS) + list(checks.FORMATS)
         + [name for _group, name, _when in checks.LISTENERS]
-        + [when.lstrip("!") for _group, _name, when in checks.LISTENERS if when]
+        + [switch.lstrip("!") for _group, _name, when in checks.LISTENERS if when for switch in when.split("&")]
         + [switch for _group, switch, _cidrs, _service in checks.TLS_LISTENERS]
         + [cidrs for _group, _switch, cidrs, _service in checks.TLS_LISTENERS]
         + ["orthanc_modalities", "orthanc_dicom_check_modality_host", "orthanc_dicom_tls_enabled",
+           "orthanc_dicom_plain_enabled", "orthanc_dicom_port", "orthanc_dicom_tls_port",
            "orthanc_database_mode", "orthanc_database_name", "imaging_databases", "imaging_redis_users",
            "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
            "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size",
-           "validation_dicom_tls", "validation_dicom_port"])))
+           "validation_dicom_listeners"])))
 
     @staticmethod
     def _role_applies(name, roles, host_groups):
@@ -160,7 +161,8 @@ class ActionModule(ActionBase):
             check_host = values.get("orthanc_dicom_check_modality_host", True)
             problems.extend(checks.check_modalities(
                 host, "orthanc_modalities", values["orthanc_modalities"], values.get("orthanc_aet"),
-                boolean(check_host, strict=False) if checks.dicom_ae.is_boolean(check_host) else True))
+                boolean(check_host, strict=False) if checks.dicom_ae.is_boolean(check_host) else True,
+                values.get("orthanc_dicom_plain_enabled", True), values.get("orthanc_dicom_tls_enabled", True)))
         problems.extend(checks.check_limits(host, {k: v for k, v in values.items()
                                                    if k in checks.LIMITS or k in checks.FORMATS}))
         problems.extend(checks.check_related_limits(host, values))

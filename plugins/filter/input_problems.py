@@ -23,7 +23,7 @@ options:
     description: Which rule.
     type: str
     required: true
-    choices: [databases, redis_users, app_services, disk_devices, orthanc_index]
+    choices: [databases, redis_users, app_services, disk_devices, orthanc_index, modalities]
   host:
     description: The host the value belongs to, for the messages.
     type: str
@@ -54,6 +54,21 @@ options:
   database_name:
     description: For O(rule=orthanc_index), C(orthanc_database_name).
     type: str
+  own_aet:
+    description: For O(rule=modalities), the archive's own AE title, which no modality may use.
+    type: str
+  check_modality_host:
+    description: For O(rule=modalities), Orthanc checks modality hosts (hosts must be IP addresses).
+    type: bool
+    default: true
+  plain_enabled:
+    description: For O(rule=modalities), the plain DICOM listener is on.
+    type: bool
+    default: true
+  tls_enabled:
+    description: For O(rule=modalities), the DICOM TLS listener is on.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -78,7 +93,8 @@ from ansible_collections.hospital.imaging.plugins.module_utils import preflight 
 
 
 def input_problems(value, rule, host="", name="", reserved=None, admin_user="admin", database_names=None,
-                   redis_users=None, mode=None, database_name=None):
+                   redis_users=None, mode=None, database_name=None, own_aet=None, check_modality_host=True,
+                   plain_enabled=True, tls_enabled=True):
     host = host or "host"
     if rule == "databases":
         return rules.check_databases(host, name or "imaging_databases", value,
@@ -92,6 +108,9 @@ def input_problems(value, rule, host="", name="", reserved=None, admin_user="adm
         return rules.check_disk_devices(host, name or "disk_encryption_devices", value)
     if rule == "orthanc_index":
         return rules.check_orthanc_index(host, mode, database_name, value)
+    if rule == "modalities":
+        return rules.check_modalities(host, name or "orthanc_modalities", value, own_aet, check_modality_host,
+                                      plain_enabled, tls_enabled)
     raise AnsibleFilterError("input_problems: unknown rule %r" % (rule,))
 
 

@@ -100,7 +100,7 @@ def node_name_errors(name):
     return []
 
 
-def modality_problems(entries, own_aet=None, check_modality_host=True, label=None):
+def modality_problems(entries, own_aet=None, check_modality_host=True, label=None, extra_keys=()):
     """Every problem of a list of modality declarations, as (index, key, message) in input order.
 
     ``key`` is the entry's key the message is about ('aet', 'host', ...) or None for the whole entry. The rules:
@@ -108,7 +108,8 @@ def modality_problems(entries, own_aet=None, check_modality_host=True, label=Non
     host (an IP address when Orthanc checks modality hosts) and a port 1-65535; names are unique; an AE title
     is declared once per host (and once at all when Orthanc does not check hosts, since it could not tell the
     entries apart). Each message reads after its key ("aet contains a backslash"); ``label(index)`` names
-    another entry in a message (default "entry N").
+    another entry in a message (default "entry N"). ``extra_keys`` are further keys a caller checks itself
+    (the orthanc role's ``listener``).
     """
     label = label or (lambda index: 'entry %d' % index)
     problems = []
@@ -123,8 +124,8 @@ def modality_problems(entries, own_aet=None, check_modality_host=True, label=Non
         if not isinstance(entry, dict):
             add(None, 'must be a mapping with name, aet, host and port')
             continue
-        for key in sorted(k for k in entry if k not in MODALITY_KEYS):
-            add(key, 'is not a modality key (known: %s)' % ', '.join(MODALITY_KEYS))
+        for key in sorted(k for k in entry if k not in MODALITY_KEYS and k not in extra_keys):
+            add(key, 'is not a modality key (known: %s)' % ', '.join(MODALITY_KEYS + tuple(extra_keys)))
         for key in MODALITY_BOOLEANS:
             if key in entry and not is_boolean(entry[key]):
                 add(key, '%r is not a boolean' % (entry[key],))

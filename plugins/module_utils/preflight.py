@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.hospital.imaging.plugins.module_utils import dicom_ae, network_rules
+from ansible_collections.hospital.imaging.plugins.module_utils import dicom_ae, network_rules, orthanc_layout
 
 PLACEHOLDER_PATTERNS = (
     r"^change[ _-]?me",
@@ -239,13 +239,15 @@ def check_ae_titles(host, values):
     return problems
 
 
-def check_modalities(host, name, entries, own_aet=None, check_modality_host=True):
-    """Every entry of a modality list, by the rules of the orthanc_modality module (one implementation)."""
+def check_modalities(host, name, entries, own_aet=None, check_modality_host=True, plain_enabled=True, tls_enabled=True):
+    """Every entry of a modality list, by the rules of the orthanc_modality module (one implementation), and
+    each entry's listener (plain, tls or both) among the DICOM listeners the archive opens."""
     def label(index):
         return "%s[%d]" % (name, index)
 
     problems = []
-    for index, key, message in dicom_ae.modality_problems(entries, own_aet, check_modality_host, label):
+    for index, key, message in orthanc_layout.modality_problems(entries, own_aet, check_modality_host,
+                                                                 _truthy(plain_enabled), _truthy(tls_enabled), label):
         path = name if index is None else label(index) + ("." + key if key else "")
         entry = entries[index] if index is not None else None
         if key and isinstance(entry, dict) and key in entry and not re.match(r"^('|\"|-?[0-9])", message):
@@ -610,14 +612,18 @@ def check_tls_exposure(host, host_groups, values):
             and not all(network_rules.is_loopback_address(a) for a in binds):
         problems.append("%s: redis_plain_port: %s is open on %s (rule: the plain Redis port only on loopback; "
                         "clients use TLS)" % (host, plain, ", ".join(map(str, binds))))
-    dicom_tls = values.get("orthanc_dicom_tls_enabled")
+    plain_dicom = values.get("orthanc_dicom_plain_enabled")
     modality_cidrs = values.get("imaging_modality_cidrs")
-    if "imaging_dicom" in host_groups and dicom_tls is not None and not _truthy(dicom_tls) \
+    if "imaging_dicom" in host_groups and plain_dicom is not None and _truthy(plain_dicom) \
             and not _truthy(values.get("orthanc_dicom_check_modality_host", True)) \
             and isinstance(modality_cidrs, list) and not network_rules.is_loopback_only(modality_cidrs):
-        problems.append("%s: orthanc_dicom_check_modality_host: false while DICOM is plain (orthanc_dicom_tls_enabled "
-                        "false) and reachable from imaging_modality_cidrs (rule: a plain DICOM listener beyond loopback "
+        problems.append("%s: orthanc_dicom_check_modality_host: false while plain DICOM is on (orthanc_dicom_plain_enabled) "
+                        "and reachable from imaging_modality_cidrs (rule: a plain DICOM listener beyond loopback "
                         "accepts a declared AE title only from its declared address)" % host)
+    if "imaging_dicom" in host_groups and "orthanc_dicom_plain_enabled" in values and "orthanc_dicom_tls_enabled" in values \
+            and not _truthy(values["orthanc_dicom_plain_enabled"]) and not _truthy(values["orthanc_dicom_tls_enabled"]):
+        problems.append("%s: orthanc_dicom_plain_enabled, orthanc_dicom_tls_enabled: both false (rule: the archive "
+                        "opens at least one DICOM listener)" % host)
     return problems
 
 
@@ -629,7 +635,8 @@ LISTENERS = (
     ("imaging_cache", "redis_tls_port", None),
     ("imaging_cache", "redis_plain_port", None),
     ("imaging_dicom", "orthanc_dicom_tls_port", "orthanc_dicom_tls_enabled"),
-    ("imaging_dicom", "orthanc_dicom_port", "!orthanc_dicom_tls_enabled"),
+    ("imaging_dicom", "orthanc_dicom_port", "orthanc_dicom_plain_enabled"),
+    ("imaging_dicom", "orthanc_dicom_tls_http_port", "orthanc_dicom_plain_enabled&orthanc_dicom_tls_enabled"),
     ("imaging_dicom", "orthanc_http_port", None),
     ("imaging_dicom", "validation_dicom_move_destination_port", None),
     ("imaging_web", "nginx_https_port", None),
@@ -648,10 +655,10 @@ def check_listener_ports(host, host_groups, values, apps=None, already=()):
     for group, name, when in LISTENERS:
         if group not in host_groups or name not in values:
             continue
-        if when is not None:
-            switch = when.lstrip("!")
-            if switch in values and _truthy(values[switch]) == when.startswith("!"):
-                continue
+        if when is not None and any(switch.lstrip("!") in values
+                                    and _truthy(values[switch.lstrip("!")]) == switch.startswith("!")
+                                    for switch in when.split("&")):
+            continue
         port = _number(values[name])
         if isinstance(port, int) and port > 0:
             ports.setdefault(port, []).append(name)
@@ -665,24 +672,35 @@ def check_listener_ports(host, host_groups, values, apps=None, already=()):
             for port, names in sorted(ports.items()) if len(names) > 1 and port not in already]
 
 
+def archive_listeners(values):
+    """The DICOM listeners the orthanc role opens with these values (orthanc_layout decides), or None when the
+    values do not say (not an archive host, or a value preflight reports elsewhere)."""
+    names = ("orthanc_dicom_plain_enabled", "orthanc_dicom_port", "orthanc_dicom_tls_enabled", "orthanc_dicom_tls_port")
+    if any(name not in values for name in names):
+        return None
+    try:
+        found = orthanc_layout.layout([], _truthy(values["orthanc_dicom_plain_enabled"]), int(values["orthanc_dicom_port"]),
+                                      _truthy(values["orthanc_dicom_tls_enabled"]), int(values["orthanc_dicom_tls_port"]))
+    except (TypeError, ValueError):
+        return None
+    return [(item["port"], item["tls"]) for item in found["listeners"] if item["protocol"] == "dicom"]
+
+
 def check_validation_agrees(host, values):
-    """Validation probes the archive the orthanc role configures: its TLS choice, port and called AE title
-    must be the archive's own, or every DICOM check qualifies a listener that does not exist."""
+    """Validation probes the DICOM listeners the orthanc role records: a site's validation_dicom_listeners must
+    name listeners the archive opens (port and TLS), and validation calls the archive by its own AE title."""
     problems = []
-    if "orthanc_dicom_tls_enabled" not in values:
-        return problems  # not an archive host
-    tls = _truthy(values["orthanc_dicom_tls_enabled"])
-    archive_port = values.get("orthanc_dicom_tls_port" if tls else "orthanc_dicom_port")
-    if "validation_dicom_tls" in values and _truthy(values["validation_dicom_tls"]) != tls:
-        problems.append("%s: validation_dicom_tls: %s contradicts orthanc_dicom_tls_enabled (%s) (rule: validation "
-                        "probes the DICOM listener the archive opens)" % (
-                            host, str(_truthy(values["validation_dicom_tls"])).lower(), str(tls).lower()))
-    elif "validation_dicom_port" in values and archive_port is not None \
-            and _number(values["validation_dicom_port"]) != _number(archive_port):
-        problems.append("%s: validation_dicom_port: %s is not the archive's DICOM port %s (%s) (rule: validation "
-                        "probes the DICOM listener the archive opens)" % (
-                            host, values["validation_dicom_port"], archive_port,
-                            "orthanc_dicom_tls_port" if tls else "orthanc_dicom_port"))
+    opened = archive_listeners(values)
+    wanted = values.get("validation_dicom_listeners")
+    if opened is not None and isinstance(wanted, list):
+        for index, item in enumerate(wanted):
+            port = _number(item.get("port")) if isinstance(item, dict) else None
+            tls = _truthy(item.get("tls", False)) if isinstance(item, dict) else None
+            if (port, tls) not in opened:
+                problems.append("%s: validation_dicom_listeners[%d]: port %s %s is not a DICOM listener the archive "
+                                "opens (%s) (rule: validation probes the DICOM listeners the orthanc role records)" % (
+                                    host, index, port, "TLS" if tls else "plain",
+                                    ", ".join("%d %s" % (p, "TLS" if t else "plain") for p, t in opened)))
     called, own = values.get("validation_dicom_called_aet"), values.get("orthanc_aet")
     if called is not None and own is not None and not dicom_ae.ae_title_errors(called) \
             and not dicom_ae.ae_title_errors(own) and not dicom_ae.same_ae_title(called, own):

@@ -37,6 +37,14 @@ RULES_PLAYBOOK = """\
   hosts: imaging
   gather_facts: false
   tasks:
+    - name: Give the archive hosts the listeners the orthanc role records (its own layout filter, its defaults)
+      ansible.builtin.set_fact:
+        ansible_local:
+          imaging_orthanc:
+            listeners: >-
+              {{ ([] | hospital.imaging.orthanc_layout(plain_port=imaging_dicom_port, tls_port=imaging_dicom_tls_port,
+                 plain_sources=imaging_modality_cidrs, tls_sources=imaging_modality_cidrs)).listeners }}
+      when: "'imaging_dicom' in group_names"
     - name: Compute and check the rules (the firewall role's preflight, which changes nothing)
       ansible.builtin.include_role:
         name: hospital.imaging.firewall

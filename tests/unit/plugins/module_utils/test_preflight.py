@@ -282,14 +282,14 @@ def test_tls_stays_on_beyond_loopback():
               "redis_tls_enabled": "false", "imaging_cache_client_cidrs": ["127.0.0.1/32"],
               "pgbouncer_client_tls_sslmode": "allow", "imaging_db_client_cidrs": wide,
               "redis_plain_port": 6379, "redis_bind_addresses": ["127.0.0.1", "10.0.0.5"],
-              "orthanc_dicom_tls_enabled": False, "orthanc_dicom_check_modality_host": False,
+              "orthanc_dicom_plain_enabled": True, "orthanc_dicom_check_modality_host": False,
               "imaging_modality_cidrs": wide}
     text = "\n".join(pf.check_tls_exposure("h", groups, values))
     assert "postgresql_tls_enabled: false, but PostgreSQL is reachable" in text
     assert "redis_tls_enabled" not in text  # loopback only
     assert "pgbouncer_client_tls_sslmode: 'allow'" in text
     assert "redis_plain_port: 6379 is open on 127.0.0.1, 10.0.0.5" in text
-    assert "orthanc_dicom_check_modality_host: false while DICOM is plain" in text
+    assert "orthanc_dicom_check_modality_host: false while plain DICOM is on" in text
     # a host outside the groups is not judged by them
     assert pf.check_tls_exposure("h", ["imaging"], values) == []
 
@@ -297,8 +297,8 @@ def test_tls_stays_on_beyond_loopback():
 def test_listener_ports_across_roles():
     groups = ["imaging", "imaging_db", "imaging_dicom", "imaging_app"]
     values = {"postgresql_port": 5432, "orthanc_http_port": "5432", "orthanc_dicom_tls_enabled": True,
-              "orthanc_dicom_tls_port": 4243, "orthanc_dicom_port": 4243, "os_hardening_ssh_port": 22,
-              "redis_tls_port": 22}
+              "orthanc_dicom_plain_enabled": False, "orthanc_dicom_tls_port": 4243, "orthanc_dicom_port": 4243,
+              "orthanc_dicom_tls_http_port": 22, "os_hardening_ssh_port": 22, "redis_tls_port": 22}
     apps = [{"name": "a", "port": 4243}]
     problems = pf.check_listener_ports("h", groups, values, apps)
     assert problems == [
@@ -310,16 +310,19 @@ def test_listener_ports_across_roles():
 
 
 @pytest.mark.parametrize("values, fragment", [
-    ({"validation_dicom_tls": False}, "validation_dicom_tls: false contradicts orthanc_dicom_tls_enabled (true)"),
-    ({"validation_dicom_tls": True, "validation_dicom_port": 4242}, "validation_dicom_port: 4242 is not the archive's"),
+    ({"validation_dicom_listeners": [{"port": 4243, "tls": False}]},
+     "validation_dicom_listeners[0]: port 4243 plain is not a DICOM listener the archive opens (4242 plain, 4243 TLS)"),
+    ({"orthanc_dicom_tls_enabled": False, "validation_dicom_listeners": [{"port": 4242, "tls": False},
+                                                                         {"port": 4243, "tls": True}]},
+     "validation_dicom_listeners[1]: port 4243 TLS is not a DICOM listener the archive opens (4242 plain)"),
     ({"validation_dicom_called_aet": "OTHER"}, "validation_dicom_called_aet: 'OTHER' is not the archive's AE title"),
-    ({"validation_dicom_tls": "yes", "validation_dicom_port": "4243", "validation_dicom_called_aet": " pacs "}, None),
+    ({"validation_dicom_listeners": [{"port": "4243", "tls": "yes"}], "validation_dicom_called_aet": " pacs "}, None),
 ])
 def test_validation_probes_the_archive_it_validates(values, fragment):
     archive = {"orthanc_dicom_tls_enabled": True, "orthanc_dicom_tls_port": 4243, "orthanc_dicom_port": 4242,
-               "orthanc_aet": "PACS"}
+               "orthanc_dicom_plain_enabled": True, "orthanc_aet": "PACS"}
     problems = pf.check_validation_agrees("h", dict(archive, **values))
     assert (problems == []) is (fragment is None), problems
     if fragment:
         assert len(problems) == 1 and fragment in problems[0]
-    assert pf.check_validation_agrees("h", values) == []  # not an archive host
+    assert pf.check_validation_agrees("h", {k: v for k, v in values.items() if k != "validation_dicom_called_aet"}) == []
