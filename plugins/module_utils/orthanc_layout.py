@@ -45,12 +45,13 @@ def listener_problems(entries, plain_enabled, tls_enabled, label=None):
         if listener not in LISTENER_CHOICES:
             problems.append((index, 'listener', '%r is not one of %s' % (listener, ', '.join(LISTENER_CHOICES))))
             continue
-        if listener in ('plain', 'both') and not plain_enabled:
-            problems.append((index, 'listener', "%r needs the plain DICOM listener, which orthanc_dicom_plain_enabled "
-                                                "switches off" % listener))
-        if listener in ('tls', 'both') and not tls_enabled:
-            problems.append((index, 'listener', "%r needs the DICOM TLS listener, which orthanc_dicom_tls_enabled "
-                                                "switches off" % listener))
+        # 'both' is every DICOM listener the archive opens: it stays valid when one is switched off
+        if listener == 'plain' and not plain_enabled:
+            problems.append((index, 'listener', "'plain' needs the plain DICOM listener, which orthanc_dicom_plain_enabled "
+                                                "switches off"))
+        if listener == 'tls' and not tls_enabled:
+            problems.append((index, 'listener', "'tls' needs the DICOM TLS listener, which orthanc_dicom_tls_enabled "
+                                                "switches off"))
     return problems
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, PROJECT, ansible_env, inventory_runner, stack_host
+from conftest import INVENTORY, PROJECT, SANDBOX_CONTAINER, ansible_env, inventory_runner, stack_host
 
 RUNNER = inventory_runner()
 
@@ -82,8 +82,8 @@ def _strip_comments(text):
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
 
 
-def _orthanc_config(dicom):
-    return json.loads(_strip_comments(dicom.file("/etc/orthanc/orthanc.json").content_string))
+def _orthanc_config(dicom, directory="/etc/orthanc"):
+    return json.loads(_strip_comments(dicom.file(f"{directory}/orthanc.json").content_string))
 
 
 def _orthanc_http_port(dicom):
@@ -146,14 +146,25 @@ def _put_file(host, path, data):
 # --- Orthanc itself -----------------------------------------------------------------------------
 
 
+def _orthanc_record(dicom):
+    return json.loads(dicom.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+
+
+def _dicom_listeners(dicom):
+    return [item for item in _orthanc_record(dicom)["listeners"] if item["protocol"] == "dicom"]
+
+
 def test_orthanc_runs_sandboxed(dicom):
-    svc = dicom.service("orthanc")
-    assert svc.is_running and svc.is_enabled
-    props = dicom.check_output("systemctl show orthanc -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p LimitNOFILE")
-    assert "User=orthanc" in props
-    assert "NoNewPrivileges=yes" in props
-    assert "ProtectSystem=strict" in props
-    assert "PrivateTmp=yes" in props
+    services = _orthanc_record(dicom)["services"]
+    assert services == ["orthanc", "orthanc-dicom-tls"], "the sandbox serves plain DICOM and DICOM TLS"
+    for unit in services:
+        svc = dicom.service(unit)
+        assert svc.is_running and svc.is_enabled, unit
+        props = dicom.check_output(f"systemctl show {unit} -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p LimitNOFILE")
+        assert "User=orthanc" in props
+        assert "NoNewPrivileges=yes" in props
+        assert "ProtectSystem=strict" in props
+        assert "PrivateTmp=yes" in props
 
 
 def test_orthanc_sends_dicom_replies_without_delay(dicom):
@@ -165,21 +176,23 @@ def test_orthanc_sends_dicom_replies_without_delay(dicom):
     assert "TCP_NODELAY=1" in environ
 
 
-def test_orthanc_configuration_is_locked_down(dicom):
-    cfg = _orthanc_config(dicom)
+@pytest.mark.parametrize("directory", ["/etc/orthanc", "/etc/orthanc-dicom-tls"])
+def test_orthanc_configuration_is_locked_down(dicom, directory):
+    cfg = _orthanc_config(dicom, directory)
     assert cfg["AuthenticationEnabled"] is True
     assert cfg["DicomCheckCalledAet"] is True
     assert cfg["DicomAlwaysAllowEcho"] is False
     assert cfg["DicomAlwaysAllowStore"] is False
     assert cfg["DicomCheckModalityHost"] is True
-    assert cfg["DicomModalitiesInDatabase"] is True
+    # each process lists the modalities of its own listener (its configuration, not the shared index)
+    assert cfg["DicomModalitiesInDatabase"] is False
     assert cfg["ExecuteLuaEnabled"] is False
     assert cfg["WebDavEnabled"] is False
     assert cfg["LimitFindResults"] > 0
     assert cfg["StorageCompression"] is False
     assert cfg["SyncStorageArea"] is True
     for name in ("credentials.json", "postgresql.json"):
-        f = dicom.file(f"/etc/orthanc/{name}")
+        f = dicom.file(f"{directory}/{name}")
         assert f.mode == 0o640 and f.user == "root" and f.group == "orthanc"
 
 
@@ -189,10 +202,21 @@ def test_orthanc_index_is_in_postgresql(system):
 
 
 def test_orthanc_local_facts(dicom):
-    fact = json.loads(dicom.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+    fact = _orthanc_record(dicom)
     assert fact["role"] == "orthanc"
     assert "orthanc" in fact["packages"]
-    assert fact["services"] == ["orthanc"]
+    assert [(item["name"], item["port"], item["tls"], item["service"]) for item in _dicom_listeners(dicom)] == [
+        ("dicom", 4242, False, "orthanc"), ("dicom-tls", 4243, True, "orthanc-dicom-tls")]
+
+
+def test_each_recorded_dicom_listener_is_the_one_its_process_opens(dicom):
+    """The record is what runs: each DICOM listener's port is held by its own service's Orthanc process."""
+    for listener in _dicom_listeners(dicom):
+        pid = dicom.check_output(f"systemctl show {listener['service']} -p MainPID --value")
+        sockets = dicom.check_output(f"ss -Hltnp 'sport = :{listener['port']}'")
+        assert f"pid={pid}," in sockets, (listener, sockets)
+        cfg = _orthanc_config(dicom, "/etc/orthanc" if listener["service"] == "orthanc" else "/etc/orthanc-dicom-tls")
+        assert (cfg["DicomPort"], cfg["DicomTlsEnabled"]) == (listener["port"], listener["tls"])
 
 
 # --- NGINX front door ---------------------------------------------------------------------------
@@ -290,21 +314,41 @@ def test_requests_are_rate_limited(client, base_url):
 # --- DICOM access control and TLS ---------------------------------------------------------------
 
 
+def _process_modalities(dicom, admin, service):
+    """The modalities one Orthanc process knows, from its own REST API."""
+    http = next(item["port"] for item in _orthanc_record(dicom)["listeners"]
+                if item["protocol"] == "http" and item["service"] == service)
+    out = dicom.check_output("curl -sf -u %s 'http://127.0.0.1:%s/modalities?expand'", ":".join(admin), str(http))
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module", params=["dicom", "dicom-tls"])
+def dicom_target(request, dicom, system):
+    """Each DICOM listener the orthanc role recorded (the sandbox opens both)."""
+    return _listener_target(dicom, system, request.param)
+
+
+def _listener_target(dicom, system, name):
+    listener = next((item for item in _dicom_listeners(dicom) if item["name"] == name), None)
+    assert listener is not None, f"the orthanc record lists no {name} listener"
+    return {"host": DICOM_NAME, "port": listener["port"], "aet": system["DicomAet"], "tls": listener["tls"],
+            "service": listener["service"], "name": listener["name"]}
+
+
 @pytest.fixture(scope="module")
-def declared(modality, dicom, admin):
-    """The modality Orthanc declares for the modality host's address."""
+def tls_target(dicom, system):
+    """The DICOM TLS listener."""
+    return _listener_target(dicom, system, "dicom-tls")
+
+
+@pytest.fixture(scope="module")
+def declared(modality, dicom, admin, dicom_target):
+    """The modality the listener under test declares for the modality host's address (from that process's REST API)."""
     address = modality.interface.default().addresses[0]
-    out = dicom.check_output("curl -sf -u %s 'http://127.0.0.1:%s/modalities?expand'", ":".join(admin), str(_orthanc_http_port(dicom)))
-    for name, mod in json.loads(out).items():
+    for name, mod in _process_modalities(dicom, admin, dicom_target["service"]).items():
         if mod["Host"] == address:
             return name, mod
-    pytest.skip(f"no modality declared for {address}")
-
-
-@pytest.fixture(scope="module")
-def dicom_target(dicom, system):
-    cfg = _orthanc_config(dicom)
-    return {"host": DICOM_NAME, "port": cfg["DicomPort"], "aet": system["DicomAet"], "tls": cfg["DicomTlsEnabled"]}
+    pytest.skip(f"{dicom_target['name']} declares no modality for {address}")
 
 
 def _dcmtk_tls(target):
@@ -315,13 +359,11 @@ def _dcmtk_tls(target):
 
 @needs_client
 @pytest.mark.parametrize("version,accepted", [("-tls1_1", False), ("-tls1", False), ("-tls1_2", True), ("-tls1_3", True)])
-def test_dicom_tls_versions(modality, dicom_target, version, accepted):
+def test_dicom_tls_versions(modality, tls_target, version, accepted):
     """DICOM TLS from the modality, with its certificate of the site CA: nothing below TLS 1.2."""
-    if not dicom_target["tls"]:
-        pytest.skip("DICOM TLS is off")
     base = "/etc/ssl/hospital-imaging"
     res = modality.run(
-        f"echo | timeout 20 openssl s_client -connect {dicom_target['host']}:{dicom_target['port']} {version} "
+        f"echo | timeout 20 openssl s_client -connect {tls_target['host']}:{tls_target['port']} {version} "
         f"-cipher 'DEFAULT:@SECLEVEL=0' -cert {base}/host.crt -key {base}/host.key -CAfile {base}/ca.crt 2>&1"
     )
     established = res.rc == 0 and ("New, TLSv1." in res.stdout) and "Cipher is (NONE)" not in res.stdout
@@ -329,7 +371,19 @@ def test_dicom_tls_versions(modality, dicom_target, version, accepted):
 
 
 @needs_client
-def test_declared_modality_echoes_over_tls(modality, declared, dicom_target):
+def test_tls_listener_needs_a_client_certificate_of_the_site_ca(modality, tls_target):
+    """Without a client certificate the DICOM TLS listener completes no handshake (mutual TLS; TLS 1.2, where
+    the refusal is part of the handshake itself)."""
+    base = "/etc/ssl/hospital-imaging"
+    connect = f"echo | timeout 20 openssl s_client -connect {tls_target['host']}:{tls_target['port']} -tls1_2 -CAfile {base}/ca.crt"
+    with_cert = modality.run(f"{connect} -cert {base}/host.crt -key {base}/host.key 2>&1")
+    assert with_cert.rc == 0 and "Verify return code: 0 (ok)" in with_cert.stdout, with_cert.stdout[-800:]
+    without = modality.run(f"{connect} 2>&1")
+    assert without.rc != 0, without.stdout[-800:]
+
+
+@needs_client
+def test_declared_modality_echoes(modality, declared, dicom_target):
     res = modality.run(f"echoscu {_dcmtk_tls(dicom_target)}-aet {declared[1]['AET']} -aec {dicom_target['aet']} {dicom_target['host']} {dicom_target['port']}")
     assert res.rc == 0, res.stderr
 
@@ -348,10 +402,8 @@ def test_undeclared_aet_is_rejected(modality, dicom_target):
 
 
 @needs_client
-def test_plain_dicom_is_refused_when_tls_is_on(modality, declared, dicom_target):
-    if not dicom_target["tls"]:
-        pytest.skip("DICOM TLS is off")
-    res = modality.run(f"echoscu -to 5 -aet {declared[1]['AET']} -aec {dicom_target['aet']} {dicom_target['host']} {dicom_target['port']}")
+def test_plain_dicom_is_refused_by_the_tls_listener(modality, tls_target):
+    res = modality.run(f"echoscu -to 5 -aet SCENARIOCT1 -aec {tls_target['aet']} {tls_target['host']} {tls_target['port']}")
     assert res.rc != 0
 
 
@@ -437,6 +489,57 @@ def test_declared_aet_from_another_address_is_rejected(modality, declared, dicom
     # The same AE title from its declared address is accepted (see the echo test), so the
     # refusal here is the address check, not TLS or the AE title.
     assert result == {"established": False, "rejected": True}, result
+
+
+def _printed_commands():
+    """The storescu commands `scripts/sandbox status` prints for this scenario's stack, read from its records."""
+    env = dict(ansible_env(), SANDBOX_CONTAINER=SANDBOX_CONTAINER)
+    out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return out, [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
+
+
+def test_sandbox_prints_exactly_the_recorded_dicom_listeners(dicom):
+    out, commands = _printed_commands()
+    listeners = _dicom_listeners(dicom)
+    assert len(commands) == len(listeners) == 2, out
+    for listener, command in zip(listeners, commands):
+        assert f"127.0.0.1 {listener['port']} *.dcm" in command, (listener, command)
+        assert command.startswith("storescu +tls ") is listener["tls"], command
+        assert "-aet WORKSTATION" in command
+
+
+@pytest.mark.parametrize("listener", ["dicom", "dicom-tls"])
+def test_printed_command_stores_a_study_as_the_workstation(dicom, admin, listener, tmp_path):
+    """The printed command, run on this machine as printed (only 127.0.0.1 becomes the container's address:
+    molecule publishes no ports; the source address is the same network gateway Docker forwards from)."""
+    _out, commands = _printed_commands()
+    port = next(item["port"] for item in _dicom_listeners(dicom) if item["name"] == listener)
+    command = next(c for c in commands if f"127.0.0.1 {port} " in c)
+    address = dicom.interface.default().addresses[0]
+    token = uuid.uuid4().hex[:10].upper()
+    data, ds = _ct_instance(f"WORKSTATION^{token}", f"WS{token}")
+    (tmp_path / "study.dcm").write_bytes(data)
+    res = subprocess.run(command.replace(f"127.0.0.1 {port} ", f"{address} {port} "), shell=True, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = dicom.check_output(
+        "curl -sf -u %s -X POST -d %s 'http://127.0.0.1:%s/tools/find'", ":".join(admin),
+        json.dumps({"Level": "Study", "Query": {"StudyInstanceUID": ds.StudyInstanceUID}}), str(_orthanc_http_port(dicom)))
+    assert len(json.loads(out)) == 1
+
+
+@pytest.mark.parametrize("listener", ["dicom", "dicom-tls"])
+def test_printed_command_with_another_ae_title_is_refused(dicom, listener, tmp_path):
+    _out, commands = _printed_commands()
+    port = next(item["port"] for item in _dicom_listeners(dicom) if item["name"] == listener)
+    command = next(c for c in commands if f"127.0.0.1 {port} " in c).replace("-aet WORKSTATION", "-aet NOTDECLARED")
+    address = dicom.interface.default().addresses[0]
+    data, _ds = _ct_instance("REFUSED^WS", "WSREFUSED")
+    (tmp_path / "study.dcm").write_bytes(data)
+    res = subprocess.run(command.replace(f"127.0.0.1 {port} ", f"{address} {port} "), shell=True, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode != 0, res.stdout + res.stderr
 
 
 # --- Application services -----------------------------------------------------------------------

@@ -66,7 +66,6 @@ def test_client_certificate_follows_the_tls_setting():
 
 @pytest.mark.parametrize("entry, plain, tls, fragment", [
     (dict(CT, listener="tls"), True, False, "'tls' needs the DICOM TLS listener, which orthanc_dicom_tls_enabled switches off"),
-    (dict(CT, listener="both"), False, True, "'both' needs the plain DICOM listener"),
     (CT, False, True, "'plain' needs the plain DICOM listener"),
     (dict(CT, listener="dicom"), True, True, "'dicom' is not one of plain, tls, both"),
     (dict(CT, lisener="tls"), True, True, "is not a modality key (known: name, aet"),
@@ -78,3 +77,6 @@ def test_listener_problems(entry, plain, tls, fragment):
 
 def test_a_valid_list_has_no_problem():
     assert ol.modality_problems([CT, PEER, BOTH], "PACS", True, True, True) == []
+    # 'both' is every listener the archive opens
+    assert ol.modality_problems([BOTH], "PACS", True, False, True) == []
+    assert ol.modality_problems([BOTH], "PACS", True, True, False) == []

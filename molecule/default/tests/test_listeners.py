@@ -1,0 +1,88 @@
+"""Switching a DICOM listener off in the inventory, and on again: the orthanc role's record changes, and
+with it, and nothing else touched, the firewall, the validation probes and the sandbox printout.
+
+Runs last (disruptive): each case converges the imaging tier with one switch set, checks every consumer,
+and the final case converges it back to the inventory's own settings (both listeners).
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import PROJECT, SANDBOX_CONTAINER, ansible_env, inventory_runner, run_playbook, stack_host
+
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
+DICOM_NAME = inventory_runner().get_hosts("imaging_dicom")[0]
+PORTS = {"dicom": 4242, "dicom-tls": 4243}
+
+# The full-stack scenario runs on Debian 12 and 13; this re-converging test runs in the Debian 13 pass
+# (MOLECULE_DISTRO=trixie), the repeated-validation test in the Debian 12 one, to keep CI in its budget.
+pytestmark = [pytest.mark.disruptive,
+              pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "trixie",
+                                 reason="runs in the Debian 13 pass of the default scenario")]
+
+
+def _record(host):
+    return json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+
+
+def _dicom(host):
+    return [item for item in _record(host)["listeners"] if item["protocol"] == "dicom"]
+
+
+def _ufw_ports(host):
+    """The ports ufw allows, with the rule comments the firewall role wrote."""
+    added = host.check_output("ufw show added")
+    return {int(line.split(" port ")[1].split()[0]) for line in added.splitlines() if " port " in line}
+
+
+def _printed(host):
+    env = dict(ansible_env(), SANDBOX_CONTAINER=SANDBOX_CONTAINER)
+    out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
+
+
+def _validation_rows(tag):
+    reports = os.path.join(EPHEMERAL, "listener-reports-" + tag)
+    proc = run_playbook("playbooks/validate.yml", "--tags", "oq", "-e", "validation_fail_on_verdict=false",
+                        "-e", "validation_report_root=%s" % reports)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    with open(os.path.join(os.path.realpath(os.path.join(reports, "latest")), "report.json")) as handle:
+        report = json.load(handle)
+    return [r for r in report["results"] if r["requirement"] == "OQ-DICOM-001"]
+
+
+def _converge(*extra):
+    proc = run_playbook("playbooks/imaging.yml", "--tags", "orthanc", "--limit", DICOM_NAME, *extra)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.mark.parametrize("extra, remaining", [
+    (["-e", "orthanc_dicom_tls_enabled=false"], ["dicom"]),
+    (["-e", "orthanc_dicom_plain_enabled=false"], ["dicom-tls"]),
+    ([], ["dicom", "dicom-tls"]),
+], ids=["tls-off", "plain-off", "both-again"])
+def test_a_listener_switch_changes_every_consumer(extra, remaining):
+    host = stack_host(DICOM_NAME)
+    _converge(*extra)
+    listeners = _dicom(host)
+    assert [item["name"] for item in listeners] == remaining
+    # the firewall opens exactly the recorded DICOM ports
+    opened = _ufw_ports(host)
+    for name, port in PORTS.items():
+        assert (port in opened) is (name in remaining), (name, sorted(opened))
+    # the printout shows a command for each recorded listener and no other
+    commands = _printed(host)
+    assert sorted(c.split(" *.dcm")[0].rsplit(" ", 1)[1] for c in commands) == sorted(str(i["port"]) for i in listeners)
+    # the process serving each listener runs; a switched-off second process is gone
+    services = _record(host)["services"]
+    assert host.service("orthanc-dicom-tls").is_running is ("orthanc-dicom-tls" in services)
+    # validation probes exactly the recorded listeners, and each one passes
+    rows = _validation_rows("-".join(remaining))
+    assert len(rows) == len(listeners), rows
+    for item in listeners:
+        assert any(str(item["port"]) in json.dumps(row) for row in rows), (item, rows)
+    assert all(row["status"] == "pass" for row in rows), rows
