@@ -357,17 +357,46 @@ def _dcmtk_tls(target):
     return "+tls /etc/ssl/hospital-imaging/host.key /etc/ssl/hospital-imaging/host.crt +cf /etc/ssl/hospital-imaging/ca.crt "
 
 
-@needs_client
-@pytest.mark.parametrize("version,accepted", [("-tls1_1", False), ("-tls1", False), ("-tls1_2", True), ("-tls1_3", True)])
-def test_dicom_tls_versions(modality, tls_target, version, accepted):
-    """DICOM TLS from the modality, with its certificate of the site CA: nothing below TLS 1.2."""
+def _dicom_tls_floor(dicom):
+    """The DICOM TLS floor the orthanc role set (OpenSSL's MinProtocol for the Orthanc processes)."""
+    text = dicom.file("/etc/orthanc/openssl.cnf").content_string
+    return next(line.split("=", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("MinProtocol"))
+
+
+def _s_client(modality, target, args):
     base = "/etc/ssl/hospital-imaging"
     res = modality.run(
-        f"echo | timeout 20 openssl s_client -connect {tls_target['host']}:{tls_target['port']} {version} "
-        f"-cipher 'DEFAULT:@SECLEVEL=0' -cert {base}/host.crt -key {base}/host.key -CAfile {base}/ca.crt 2>&1"
+        f"echo | timeout 20 openssl s_client -connect {target['host']}:{target['port']} {args} "
+        f"-cert {base}/host.crt -key {base}/host.key -CAfile {base}/ca.crt 2>&1"
     )
     established = res.rc == 0 and ("New, TLSv1." in res.stdout) and "Cipher is (NONE)" not in res.stdout
-    assert established is accepted, res.stdout[-800:]
+    return established, res.stdout
+
+
+@needs_client
+@pytest.mark.parametrize("version", ["-tls1", "-tls1_1", "-tls1_2", "-tls1_3"])
+def test_dicom_tls_versions(modality, dicom, tls_target, version):
+    """DICOM TLS from the modality, with its certificate of the site CA: nothing below the floor (TLS 1.2 on
+    Debian 13, TLS 1.3 on Debian 12 where only that keeps the listener AEAD-only)."""
+    floor = {"TLSv1.2": 2, "TLSv1.3": 3}[_dicom_tls_floor(dicom)]
+    accepted = {"-tls1": 0, "-tls1_1": 1, "-tls1_2": 2, "-tls1_3": 3}[version] >= floor
+    established, out = _s_client(modality, tls_target, f"{version} -cipher 'DEFAULT:@SECLEVEL=0'")
+    assert established is accepted, out[-800:]
+
+
+@needs_client
+@pytest.mark.parametrize("cipher, accepted", [
+    ("AES128-SHA", False), ("AES256-SHA", False), ("ECDHE-RSA-AES128-SHA", False), ("DHE-RSA-AES128-GCM-SHA256", False),
+    ("ECDHE-RSA-AES128-GCM-SHA256", True), ("ECDHE-RSA-AES256-GCM-SHA384", True),
+])
+def test_dicom_tls_accepts_aead_suites_only(modality, dicom, tls_target, cipher, accepted):
+    """On TLS 1.2 the DICOM TLS listener takes the HTTPS list of AEAD suites and no CBC suite (TLS 1.3 has only
+    AEAD suites); where the floor is TLS 1.3, TLS 1.2 is refused whatever the suite."""
+    established, out = _s_client(modality, tls_target, f"-tls1_2 -cipher '{cipher}:@SECLEVEL=0'")
+    expected = accepted and _dicom_tls_floor(dicom) == "TLSv1.2"
+    assert established is expected, out[-800:]
+    if established:
+        assert f"Cipher is {cipher}" in out
 
 
 @needs_client
