@@ -18,6 +18,15 @@ description:
     gathers and whose groups include one of O(group_names), each judged from O(evidence).
   - O(source=inventory) takes the catalogue and returns a C(not_applicable) row for each entry none of whose groups
     holds a host in O(groups) (the inventory's C(groups)).
+  - O(source=listeners) takes the catalogue and returns, for each entry judged on every DICOM listener of a set
+    (its C(check.listeners) is C(every_dicom) or C(every_dicom_tls)) that applies to O(group_names), a row when
+    O(listeners) holds no listener of that set; an C(error) when the orthanc record lists no DICOM listener at all,
+    a C(fail) when it lists no DICOM TLS listener for a TLS requirement.
+  - With O(listener), every row names the DICOM listener it judged (C(dicom 4242 plain), C(dicom-tls 4243 TLS)) in
+    its C(check), its message and C(evidence.listener); an entry judged on listeners (C(check.listeners)) without a
+    DICOM listener is an C(error) row.
+  - O(waivers) and O(records) apply to the rows of O(source=evidence) and O(source=listeners) as
+    M(hospital.imaging.validation_check) applies them to its own result.
 positional: _input
 options:
   _input:
@@ -32,13 +41,13 @@ options:
   source:
     description: What O(_input) is.
     type: str
-    choices: [module, evidence, inventory]
+    choices: [module, evidence, listeners, inventory]
     default: module
   runner:
     description: For O(source=evidence), the task file that gathered the evidence (C(oq_dicom), C(oq_backup), C(pq)).
     type: str
   group_names:
-    description: For O(source=evidence), the host's groups.
+    description: For O(source=evidence) and O(source=listeners), the host's groups.
     type: list
     elements: str
   evidence:
@@ -47,9 +56,34 @@ options:
   groups:
     description: For O(source=inventory), the inventory's groups and their hosts.
     type: dict
+  listener:
+    description:
+      - For O(source=module) and O(source=evidence), the DICOM listener (an entry of the orthanc record's
+        C(listeners)) the results were gathered on.
+    type: dict
+  listeners:
+    description: For O(source=listeners), the recorded DICOM listeners the tasks probed (C(validation_dicom_listeners)).
+    type: list
+    elements: dict
+  waivers:
+    description: For O(source=evidence) and O(source=listeners), the inventory's waivers (C(validation_waivers)).
+    type: list
+    elements: dict
+  records:
+    description:
+      - For O(source=evidence) and O(source=listeners), the host's local facts (C(ansible_local)), whose role
+        records (C(imaging_<role>)) may hold waivers.
+    type: dict
 """
 
 EXAMPLES = r"""
+- name: Record the DICOM requirements that no recorded listener can prove
+  ansible.builtin.set_fact:
+    validation_host_results: >-
+      {{ validation_host_results + (validation_catalogue | hospital.imaging.validation_rows(
+           host=inventory_hostname, source='listeners', group_names=group_names, listeners=validation_dicom_listeners,
+           waivers=validation_waivers, records=ansible_local | default({}))) }}
+
 - name: Record the backup and restore result
   ansible.builtin.set_fact:
     validation_host_results: >-
@@ -85,7 +119,10 @@ def _plain(value):
 def _entry(item):
     """The parts of a catalogue entry a row needs (the rest, templated lazily, is left alone)."""
     check = item["check"]
-    return {"id": str(item["id"]), "check": {"kind": str(check["kind"]), "groups": [str(g) for g in check.get("groups") or []]}}
+    out = {"kind": str(check["kind"]), "groups": [str(g) for g in check.get("groups") or []]}
+    if check.get("listeners") is not None:
+        out["listeners"] = str(check["listeners"])
+    return {"id": str(item["id"]), "check": out}
 
 
 def _result(res):
@@ -98,16 +135,23 @@ def _result(res):
     return out
 
 
-def validation_rows(data, host, source="module", runner=None, group_names=None, evidence=None, groups=None):
+def validation_rows(data, host, source="module", runner=None, group_names=None, evidence=None, groups=None,
+                    listener=None, listeners=None, waivers=None, records=None):
     """Return the report rows (see DOCUMENTATION)."""
     try:
+        listener = _plain(listener) if listener else None
         if source == "module":
-            return vj.module_rows([_result(r) for r in data or []], str(host))
+            return vj.module_rows([_result(r) for r in data or []], str(host), listener)
         if source == "evidence":
             if not runner:
                 raise AnsibleFilterError("validation_rows: source=evidence needs runner")
-            return vj.evidence_rows([_entry(e) for e in data or []], str(host), [str(g) for g in group_names or []], runner,
-                                    _plain(evidence or {}))
+            rows = vj.evidence_rows([_entry(e) for e in data or []], str(host), [str(g) for g in group_names or []], runner,
+                                    _plain(evidence or {}), listener)
+            return vj.waived_rows(rows, _plain(waivers or []), vj.role_records(_plain(records or {})))
+        if source == "listeners":
+            rows = vj.missing_listener_rows([_entry(e) for e in data or []], str(host), [str(g) for g in group_names or []],
+                                            _plain(listeners or []))
+            return vj.waived_rows(rows, _plain(waivers or []), vj.role_records(_plain(records or {})))
         if source == "inventory":
             return vj.inventory_rows([_entry(e) for e in data or []], str(host), _plain(groups or {}))
     except (KeyError, TypeError, AttributeError) as exc:

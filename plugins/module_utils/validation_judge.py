@@ -9,6 +9,12 @@ which gathers and judges with the pure ``compare_*`` helpers) and ``judge_module
 module's return (or its failure) into a result. A kind whose evidence the playbook gathers (DICOM
 associations, pgBackRest, the PQ load test) names the task file that gathers it and a pure judge of
 that evidence. Every report row is made by ``row``.
+
+A requirement judged on the archive's DICOM listeners says so in its catalogue entry
+(``check.listeners``, see ``LISTENER_SETS``): the tasks gather its evidence once per listener the
+orthanc role recorded (``validation_dicom_listeners``), every row names the listener it judged
+(``listener_label``), and a requirement none of whose listeners is recorded gets a row of its own
+(``missing_listener_rows``), never silence.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,10 +23,12 @@ __metaclass__ = type
 
 import json
 from collections import namedtuple
+from collections.abc import Mapping
 
 from ansible_collections.hospital.imaging.plugins.module_utils import dicom_verdict
 from ansible_collections.hospital.imaging.plugins.module_utils import validation_iq as iq
 from ansible_collections.hospital.imaging.plugins.module_utils import validation_net as net
+from ansible_collections.hospital.imaging.plugins.module_utils import validation_records as records_mod
 from ansible_collections.hospital.imaging.plugins.module_utils.validation_records import result
 
 ROW_KEYS = ("requirement", "host", "check", "status", "expected", "actual", "message", "evidence", "waiver", "duration_s")
@@ -207,16 +215,87 @@ def applies(entry, group_names):
     return bool(set(entry["check"].get("groups") or []) & set(group_names or []))
 
 
-def judged_row(entry, host, evidence):
-    """The row of a catalogue entry on a host, judged from its evidence by the entry's kind."""
+# --------------------------------------------------------------------------- listeners
+
+# The listeners a requirement is judged on (its catalogue entry's check.listeners), among the DICOM
+# listeners the orthanc role recorded (validation_dicom_listeners, in the record's order: plain first):
+# every_dicom and every_dicom_tls give a row per listener of the set, first_dicom one row, on the
+# listener the tasks chose (validation_pq_dicom_listener).
+LISTENER_SETS = {
+    "every_dicom": "every recorded DICOM listener",
+    "every_dicom_tls": "every recorded DICOM TLS listener",
+    "first_dicom": "the first recorded DICOM listener",
+}
+NO_LISTENER = ("the orthanc record (ansible_local.imaging_orthanc.listeners) lists no DICOM listener: "
+               "nothing was probed")
+NO_TLS_LISTENER = ("no DICOM TLS listener is recorded (orthanc_dicom_tls_enabled false): DICOM traffic to the archive "
+                   "is not encrypted; a site that decided so records a waiver for this requirement")
+
+
+def _truthy(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "yes", "on", "1", "y", "t")
+
+
+def is_dicom_listener(listener):
+    """Whether a value is a DICOM listener entry of the record (protocol dicom, or none given, and a port)."""
+    return (isinstance(listener, Mapping) and listener.get("port") not in (None, "")
+            and listener.get("protocol", "dicom") == "dicom")
+
+
+def in_set(listeners, listener):
+    """Whether a DICOM listener belongs to a catalogue entry's listener set."""
+    if not is_dicom_listener(listener):
+        return False
+    return listeners != "every_dicom_tls" or _truthy(listener.get("tls"))
+
+
+def listener_label(listener):
+    """How a row names the listener it judged: name, port and plain or TLS (``dicom-tls 4243 TLS``)."""
+    tls = _truthy(listener.get("tls"))
+    return "%s %s %s" % (listener.get("name") or ("dicom-tls" if tls else "dicom"), listener.get("port"),
+                         "TLS" if tls else "plain")
+
+
+def _on_listener(made, listener):
+    """A row that names the listener it judged: in its check, its finding and its evidence."""
+    label = listener_label(listener)
+    evidence = dict(made["evidence"]) if isinstance(made["evidence"], Mapping) else {"items": made["evidence"]}
+    evidence["listener"] = dict(listener)
+    return dict(made, check="%s [%s]" % (made["check"], label), message="%s: %s" % (label, made["message"]),
+                evidence=evidence)
+
+
+def _recorded(listeners):
+    return [listener_label(x) for x in listeners or [] if is_dicom_listener(x)]
+
+
+def judged_row(entry, host, evidence, listener=None):
+    """The row of a catalogue entry on a host, judged from its evidence by the entry's kind.
+
+    listener: the DICOM listener the evidence was gathered on. An entry judged on listeners (check.listeners)
+    without one is an error row: the orthanc record lists no DICOM listener.
+    """
     kind = entry["check"]["kind"]
     if kind not in KINDS:
         return row(entry["id"], host, kind, result("error", None, None, "no judge for check kind %r" % kind))
-    return row(entry["id"], host, check_name(kind), KINDS[kind].judge(evidence or {}))
+    wanted = entry["check"].get("listeners")
+    if wanted is not None and wanted not in LISTENER_SETS:
+        return row(entry["id"], host, check_name(kind),
+                   result("error", None, None, "unknown listener set %r (one of %s)" % (wanted, ", ".join(sorted(LISTENER_SETS)))))
+    if wanted and not is_dicom_listener(listener):
+        return row(entry["id"], host, check_name(kind),
+                   result("error", {"listeners": LISTENER_SETS[wanted]}, {"listeners": []}, NO_LISTENER))
+    made = row(entry["id"], host, check_name(kind), KINDS[kind].judge(evidence or {}))
+    return _on_listener(made, listener) if is_dicom_listener(listener) else made
 
 
-def module_rows(results, host):
-    """Rows from a registered loop of validation_check calls whose item is a catalogue entry (or [entry, ...])."""
+def module_rows(results, host, listener=None):
+    """Rows from a registered loop of validation_check calls whose item is a catalogue entry (or [entry, ...]).
+
+    listener: the DICOM listener the calls probed, named in every row.
+    """
     rows = []
     for res in results or []:
         if res.get("skipped"):
@@ -224,14 +303,64 @@ def module_rows(results, host):
         entry = res.get("item")
         if isinstance(entry, (list, tuple)):
             entry = entry[0]
-        rows.append(judged_row(entry, host, res))
+        rows.append(judged_row(entry, host, res, listener))
     return rows
 
 
-def evidence_rows(catalogue, host, group_names, runner, evidence):
-    """Rows of the catalogue entries gathered by one task file (runner) that apply to the host's groups."""
-    return [judged_row(e, host, evidence) for e in catalogue
-            if KINDS.get(e["check"]["kind"], Kind(None, None, None)).run == runner and applies(e, group_names)]
+def evidence_rows(catalogue, host, group_names, runner, evidence, listener=None):
+    """Rows of the catalogue entries gathered by one task file (runner) that apply to the host's groups.
+
+    listener: the DICOM listener the evidence was gathered on; an entry judged on a listener set that does not
+    hold it (every_dicom_tls and a plain listener) has no row from this evidence.
+    """
+    rows = []
+    for entry in catalogue:
+        if KINDS.get(entry["check"]["kind"], Kind(None, None, None)).run != runner or not applies(entry, group_names):
+            continue
+        wanted = entry["check"].get("listeners")
+        if wanted in LISTENER_SETS and is_dicom_listener(listener) and not in_set(wanted, listener):
+            continue
+        rows.append(judged_row(entry, host, evidence, listener))
+    return rows
+
+
+def missing_listener_rows(catalogue, host, group_names, listeners):
+    """Rows of the requirements judged on every listener of a set (every_dicom, every_dicom_tls) of which
+    ``listeners`` (the recorded DICOM listeners the tasks probed) holds none, on a host they apply to.
+
+    No DICOM listener at all is an error (the orthanc record lists none); DICOM listeners but no TLS one is a
+    failure of a TLS requirement (orthanc_dicom_tls_enabled false), which only a written waiver accepts.
+    """
+    rows = []
+    recorded = [x for x in listeners or [] if is_dicom_listener(x)]
+    for entry in catalogue:
+        wanted = entry["check"].get("listeners")
+        if wanted not in ("every_dicom", "every_dicom_tls") or not applies(entry, group_names):
+            continue
+        if any(in_set(wanted, x) for x in recorded):
+            continue
+        kind = entry["check"]["kind"]
+        check = check_name(kind) if kind in KINDS else kind
+        expected, actual = {"listeners": LISTENER_SETS[wanted]}, {"listeners": _recorded(recorded)}
+        if not recorded:
+            made = result("error", expected, actual, NO_LISTENER)
+        else:
+            made = result("fail", expected, actual, NO_TLS_LISTENER)
+        rows.append(row(entry["id"], host, check, made))
+    return rows
+
+
+def waived_rows(rows, waivers=None, records=None):
+    """Rows with the waivers applied: a failing row becomes waived when a role record (records, by role) or the
+    inventory (waivers) holds a waiver naming its requirement with a written reason (validation_records)."""
+    return [records_mod.apply_waiver(made, records_mod.find_waiver(made["requirement"], records or {}, waivers or []))
+            for made in rows]
+
+
+def role_records(local_facts):
+    """The role records among a host's local facts (ansible_local): imaging_<role> -> <role>."""
+    return dict((key[len("imaging_"):], value) for key, value in (local_facts or {}).items()
+                if key.startswith("imaging_") and isinstance(value, Mapping))
 
 
 def inventory_rows(catalogue, inventory, groups):
