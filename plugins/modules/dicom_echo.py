@@ -58,9 +58,9 @@ EXAMPLES = r'''
     host: pacs.example.org
     port: 4243
     tls: true
-    ca_file: /etc/ssl/hospital-imaging/ca.crt
-    cert_file: /etc/ssl/hospital-imaging/host.crt
-    key_file: /etc/ssl/hospital-imaging/host.key
+    ca_file: "{{ lookup('hospital.imaging.pki_path', 'ca.crt') }}"
+    cert_file: "{{ lookup('hospital.imaging.pki_path', 'host.crt') }}"
+    key_file: "{{ lookup('hospital.imaging.pki_path', 'host.key') }}"
 '''
 
 RETURN = r'''

@@ -144,7 +144,7 @@ EXAMPLES = r'''
 - name: Keep exactly the nodes of the inventory, removing any other
   hospital.imaging.orthanc_modality:
     url: https://pacs.example.org
-    ca_path: /etc/ssl/hospital-imaging/ca.crt
+    ca_path: "{{ lookup('hospital.imaging.pki_path', 'ca.crt') }}"
     username: ansible
     password: "{{ vault_orthanc_admin_password }}"
     own_aet: "{{ imaging_archive_aet }}"

@@ -110,7 +110,7 @@ EXAMPLES = r"""
       host: 127.0.0.1
       port: 443
       server_name: sandbox.imaging.test
-      ca: /etc/ssl/hospital-imaging/ca.crt
+      ca: "{{ lookup('hospital.imaging.pki_path', 'ca.crt') }}"
       refuse_below: "1.2"
 
 - name: Expect 401 from QIDO-RS without credentials
@@ -120,7 +120,7 @@ EXAMPLES = r"""
     params:
       url: https://sandbox.imaging.test/dicom-web/studies
       status: [401]
-      ca: /etc/ssl/hospital-imaging/ca.crt
+      ca: "{{ lookup('hospital.imaging.pki_path', 'ca.crt') }}"
 """
 
 RETURN = r"""
