@@ -219,13 +219,18 @@ def test_pq_kinds_error_when_the_load_test_did_not_run(kind):
     assert vj.KINDS[kind].judge({})["message"] == "the load test returned no result"
 
 
+PLAIN = {"name": "dicom", "protocol": "dicom", "port": 4242, "tls": False, "scope": "network", "sources": ["10.0.0.0/24"],
+         "service": "orthanc", "client_certificate": False}
+
+
 def test_evidence_rows_pick_the_runner_and_the_host_groups(catalogue):
     rows = validation_rows(catalogue, host="h1", source="evidence", runner="pq", group_names=["imaging", "imaging_dicom"],
-                           evidence=PQ_RETURN)
+                           evidence=PQ_RETURN, listener=PLAIN)
     assert [r["requirement"] for r in rows] == ["PQ-INGEST-001", "PQ-FIND-001", "PQ-RES-001", "PQ-INT-001"]
     assert validation_rows(catalogue, host="h1", source="evidence", runner="pq", group_names=["imaging_web"],
-                           evidence=PQ_RETURN) == []
+                           evidence=PQ_RETURN, listener=PLAIN) == []
     dicom = validation_rows(catalogue, host="h1", source="evidence", runner="oq_dicom", group_names=["imaging_dicom"],
+                            listener=PLAIN,
                             evidence=dict(DICOM_OK, unknown=REJECTED, wrong_host=REJECTED, journal=JOURNAL, lookups=LOOKUPS,
                                           min_attempts=3, unknown_aet="UNDECLARED", calling_aet="VALIDATION"))
     assert [(r["requirement"], r["status"]) for r in dicom] == [

@@ -1,13 +1,17 @@
 """Requirements judged on the archive's recorded DICOM listeners: a row per listener, each naming it, every
 listener's row counting for the requirement, and a row (never silence) when the record lists none."""
 import copy
+import os
 
 import pytest
+import yaml
 
 from ansible_collections.hospital.imaging.plugins.filter.validation_rows import validation_rows
 from ansible_collections.hospital.imaging.plugins.module_utils import validation_judge as vj
 from ansible_collections.hospital.imaging.plugins.module_utils import validation_report as vr
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+ROLE = os.path.join(ROOT, "roles", "validation")
 DICOM_HOST = ["imaging", "imaging_dicom"]
 
 # The orthanc role's record with both DICOM listeners on (docs: the listeners' shape and order).
@@ -53,7 +57,7 @@ def requirement(rid, kind, listeners):
             "check": {"kind": kind, "groups": ["imaging_dicom"], "listeners": listeners}}
 
 
-# The catalogue's DICOM and PQ entries as the judge sees them.
+# The catalogue's DICOM and PQ entries as the judge sees them (the role's own catalogue is held to these below).
 CATALOGUE = [
     requirement("OQ-DICOM-001", "dicom_operations", "every_dicom"),
     requirement("OQ-DICOM-002", "dicom_unknown_aet", "every_dicom"),
@@ -238,3 +242,72 @@ def test_waivers_apply_to_evidence_rows_too(catalogue):
                            listener=PLAIN, evidence=dict(EVIDENCE_OK, unknown=ACCEPTED), waivers=site)
     states = dict((r["requirement"], r["status"]) for r in rows)
     assert states == {"OQ-DICOM-001": "pass", "OQ-DICOM-002": "waived", "OQ-DICOM-003": "pass"}
+
+
+# --------------------------------------------------------------------------- the role's variables and tasks
+
+
+@pytest.fixture(scope="module")
+def role_catalogue():
+    with open(os.path.join(ROLE, "files", "catalogue.yml")) as handle:
+        return yaml.safe_load(handle)["validation_catalogue"]
+
+
+def test_every_listener_set_of_the_catalogue_is_known(role_catalogue):
+    sets = set(e["check"].get("listeners") for e in role_catalogue) - {None}
+    assert sets == set(vj.LISTENER_SETS)
+
+
+def test_oq_dicom_004_is_a_tls_check_whose_port_comes_from_each_listener(role_catalogue):
+    entry = by_id(role_catalogue, "OQ-DICOM-004")
+    assert entry["check"]["kind"] == "tls" and "port" not in entry["check"]["params"]
+    assert entry["check"]["params"]["refuse_below"] == "1.2"
+
+
+def test_the_role_catalogue_declares_what_the_judge_tests_assume(role_catalogue):
+    for entry in CATALOGUE:
+        own = by_id(role_catalogue, entry["id"])
+        assert (own["check"]["kind"], own["check"]["groups"], own["check"].get("listeners")) == (
+            entry["check"]["kind"], entry["check"]["groups"], entry["check"].get("listeners")), entry["id"]
+
+
+def test_the_role_probes_the_recorded_listeners_not_fixed_ports():
+    removed = ("validation_dicom_tls ", "validation_dicom_tls:", "validation_dicom_tls |", "validation_dicom_port",
+               "validation_dicom_tls_port", "validation_dicom_tls}")
+    for directory, _dirs, files in os.walk(ROLE):
+        for name in files:
+            with open(os.path.join(directory, name)) as handle:
+                text = handle.read()
+            assert not [r for r in removed if r in text], os.path.join(directory, name)
+    with open(os.path.join(ROLE, "defaults", "main.yml")) as handle:
+        defaults = yaml.safe_load(handle)
+    assert "ansible_local.imaging_orthanc.listeners" in defaults["validation_dicom_listeners"]
+    assert "selectattr('protocol', 'equalto', 'dicom')" in defaults["validation_dicom_listeners"]
+    assert defaults["validation_pq_dicom_listener"] == "{{ validation_dicom_listeners | first | default(none) }}"
+
+
+def tasks_of(name):
+    with open(os.path.join(ROLE, "tasks", name)) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_the_listener_loop_can_run_twice():
+    """The C-MOVE destination is a transient unit of a fixed name: each listener stops it again, whatever happened."""
+    outer = tasks_of("oq_dicom.yml")[0]["block"]
+    loop = next(t for t in outer if "ansible.builtin.include_tasks" in t and t["ansible.builtin.include_tasks"] == "oq_dicom_listener.yml")
+    assert loop["loop"] == "{{ validation_dicom_listeners }}" and loop["loop_control"]["loop_var"] == "validation_dicom_listener"
+    tasks = tasks_of("oq_dicom_listener.yml")
+    block = next(t for t in tasks if "block" in t)
+    starts = [t for t in block["block"] if "systemd-run --unit=validation-move-destination" in str(t.get("ansible.builtin.command"))]
+    stops = [t for t in block["always"] if (t.get("ansible.builtin.systemd_service") or {}).get("name") == "validation-move-destination.service"]
+    assert len(starts) == 1 and len(stops) == 1 and stops[0]["ansible.builtin.systemd_service"]["state"] == "stopped"
+    journal = next(t for t in block["block"] if "journalctl" in str(t.get("ansible.builtin.command")))
+    assert "--unit {{ validation_dicom_listener.service }}" in journal["ansible.builtin.command"]["cmd"]
+    forget = tasks[0]["ansible.builtin.set_fact"]
+    registered = {t["register"] for t in block["block"] if "register" in t} - {"validation_dicom_refusal_since"}
+    assert registered <= set(forget) and forget["validation_dicom_error"] is None
+
+
+def test_the_generic_oq_loop_leaves_listener_requirements_to_oq_dicom():
+    first = tasks_of("oq.yml")[0]
+    assert "rejectattr('check.listeners', 'defined')" in first["loop"]
