@@ -319,6 +319,15 @@ ANSIBLE_TESTS = {
     "match": lambda value, pattern, ignorecase=False, multiline=False: re.match(pattern, str(value)) is not None,
     "search": lambda value, pattern, ignorecase=False, multiline=False: re.search(pattern, str(value)) is not None,
 }
+# What the pki record reads on the control node: HOME, and certificate files that all exist and hold this one.
+SAMPLE_CERTIFICATE = {"subject": {"commonName": "CT1"}, "not_after": "20271231000000Z", "not_before": "20260101000000Z"}
+SAMPLE_PEM = "-----BEGIN CERTIFICATE-----\n(sample)\n-----END CERTIFICATE-----"
+SAMPLE_LOOKUPS = {"env": "/home/operator", "file": SAMPLE_PEM}
+CONTROLLER = {
+    "filters": {"community.crypto.x509_certificate_info": lambda pem: dict(SAMPLE_CERTIFICATE)},
+    "tests": {"file": lambda path: True, "ansible.builtin.file": lambda path: True},
+    "globals": {"lookup": lambda name, *terms, **kwargs: SAMPLE_LOOKUPS[name.split(".")[-1]]},
+}
 
 
 class SampleEnvironment(NativeEnvironment):
@@ -331,6 +340,9 @@ class SampleEnvironment(NativeEnvironment):
             if "." not in name:
                 self.filters["ansible.builtin." + name] = func
         self.tests.update(ANSIBLE_TESTS)
+        self.filters.update(CONTROLLER["filters"])
+        self.tests.update(CONTROLLER["tests"])
+        self.globals.update(CONTROLLER["globals"])
         self._lexer = AnsibleLikeLexer(self)
 
     @property
@@ -473,6 +485,7 @@ VARIANTS = {
                                 "groups": dict(SITE["groups"], imaging_web=["pacs1"])})],
     "os_hardening": [("container", {}), ("usb-bus", {"__os_hardening_in_container": False, "__os_hardening_usb_bus": True,
                                                      "__os_hardening_sysctl_waivers": []})],
+    "pki": [("host-certificate", {}), ("client-certificates", {"pki_client_certificates": [{"name": "ct1", "common_name": "CT1"}]})],
     "postgresql": [("network", {}), ("loopback", {"postgresql_listen_addresses": ["127.0.0.1", "::1"], "postgresql_backup_enabled": False})],
     "pgbouncer": [("network", {}), ("loopback-verify-full", {"pgbouncer_listen_addresses": ["localhost"],
                                                              "pgbouncer_client_tls_sslmode": "verify-full"})],
