@@ -40,8 +40,8 @@ def run():
     run_dir = os.path.realpath(os.path.join(REPORTS, "latest"))
     with open(os.path.join(run_dir, "report.json")) as handle:
         report = json.load(handle)
-    sys.stdout.write("validation report %s: %s %s (%.0f s)\n" % (run_dir, report["verdict"], report["summary"],
-                                                                 time.monotonic() - started))
+    elapsed = time.monotonic() - started
+    sys.stdout.write("validation report %s: %s %s (%.0f s)\n" % (run_dir, report["verdict"], report["summary"], elapsed))
     return run_dir, report
 
 
@@ -202,8 +202,8 @@ def repeated_runs(run):
         assert run_dirs[-1] not in run_dirs[:-1], "run %d wrote no report of its own" % number
         with open(os.path.join(run_dirs[-1], "report.json")) as handle:
             reports.append(json.load(handle))
-        sys.stdout.write("validation run %d: %s %s (%.0f s)\n" % (number, reports[-1]["verdict"], reports[-1]["summary"],
-                                                                   time.monotonic() - started))
+        elapsed = time.monotonic() - started
+        sys.stdout.write("validation run %d: %s %s (%.0f s)\n" % (number, reports[-1]["verdict"], reports[-1]["summary"], elapsed))
     return reports
 
 
