@@ -246,8 +246,9 @@ def check_modalities(host, name, entries, own_aet=None, check_modality_host=True
         return "%s[%d]" % (name, index)
 
     problems = []
-    for index, key, message in orthanc_layout.modality_problems(entries, own_aet, check_modality_host,
-                                                                 _truthy(plain_enabled), _truthy(tls_enabled), label):
+    found = orthanc_layout.modality_problems(entries, own_aet, check_modality_host, _truthy(plain_enabled),
+                                             _truthy(tls_enabled), label)
+    for index, key, message in found:
         path = name if index is None else label(index) + ("." + key if key else "")
         entry = entries[index] if index is not None else None
         if key and isinstance(entry, dict) and key in entry and not re.match(r"^('|\"|-?[0-9])", message):
