@@ -19,6 +19,7 @@ import pwd
 import re
 import stat
 
+from ansible_collections.hospital.imaging.plugins.module_utils import pki_paths
 from ansible_collections.hospital.imaging.plugins.module_utils.validation_records import combine, merged, result
 
 # --------------------------------------------------------------------------- pure comparisons
@@ -353,7 +354,7 @@ def check_luks(devices, run, require_open=True):
             item["open"] = os.path.exists(os.path.join("/dev/mapper", name))
             if require_open and not item["open"]:
                 problems.append("%s is not open as /dev/mapper/%s" % (path, name))
-        mount = dev.get("mount") or dev.get("mountpoint")
+        mount = dev.get("mount_point") or dev.get("mount") or dev.get("mountpoint")
         if mount:
             item["mounted"] = os.path.ismount(mount)
             if require_open and not item["mounted"]:
@@ -489,8 +490,8 @@ def default_accounts(records):
 def default_certificates(records):
     certs = [c for c in merged(records, "certificates") or [] if isinstance(c, dict) and c.get("path")]
     if not certs and "pki" in records:
-        base = "/etc/ssl/hospital-imaging"
-        certs = [{"path": base + "/host.crt", "ca": base + "/ca.crt", "key": base + "/host.key"}]
+        certs = [{"path": pki_paths.pki_path("host.crt"), "ca": pki_paths.pki_path("ca.crt"),
+                  "key": pki_paths.pki_path("host.key")}]
     return certs
 
 

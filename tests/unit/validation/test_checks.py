@@ -338,3 +338,12 @@ def test_luks_check_separates_format_from_open(require_open, status):
                         require_open=require_open)
     assert res["status"] == status
     assert res["actual"][0]["luks_version"] == 2 and res["actual"][0]["open"] is False
+
+
+def test_luks_check_reads_the_mount_point_the_disk_encryption_record_gives():
+    """The disk_encryption record names each volume's mount_point (docs/records.md): an unmounted one fails."""
+    dumps = {("cryptsetup", "isLuks"): (0, "", ""), ("cryptsetup", "luksDump"): (0, "Version: 2\n", "")}
+    res = iq.check_luks([{"device": "/var/lib/x.luks", "mount_point": "/no/such/mount"}],
+                        lambda argv, environ_update=None: dumps[tuple(argv[:2])], require_open=True)
+    assert res["status"] == "fail" and "/no/such/mount is not mounted" in res["message"]
+    assert res["actual"][0]["mounted"] is False
