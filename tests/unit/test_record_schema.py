@@ -24,6 +24,8 @@ import yaml
 from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
 from jinja2.nativetypes import NativeEnvironment
 
+from ansible_collections.hospital.imaging.plugins.module_utils import pki_paths
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 SCHEMA_PATH = ROOT / "docs" / "record-schema.json"
 DOC_PATH = ROOT / "docs" / "records.md"
@@ -326,7 +328,8 @@ SAMPLE_LOOKUPS = {"env": "/home/operator", "file": SAMPLE_PEM}
 CONTROLLER = {
     "filters": {"community.crypto.x509_certificate_info": lambda pem: dict(SAMPLE_CERTIFICATE)},
     "tests": {"file": lambda path: True, "ansible.builtin.file": lambda path: True},
-    "globals": {"lookup": lambda name, *terms, **kwargs: SAMPLE_LOOKUPS[name.split(".")[-1]]},
+    "globals": {"lookup": lambda name, *terms, **kwargs: (
+        pki_paths.pki_path(*terms[:1]) if name == "hospital.imaging.pki_path" else SAMPLE_LOOKUPS[name.split(".")[-1]])},
 }
 
 
@@ -351,6 +354,8 @@ class SampleEnvironment(NativeEnvironment):
 
     def add_collection_filters(self, source):
         for name in set(re.findall(r"hospital\.imaging\.([a-z_]+)", source)):
+            if (ROOT / "plugins" / "lookup" / (name + ".py")).exists():
+                continue  # a lookup: the sample lookup() answers it
             if "hospital.imaging." + name not in self.filters:
                 module = importlib.import_module("ansible_collections.hospital.imaging.plugins.filter." + name)
                 self.filters["hospital.imaging." + name] = module.FilterModule().filters()[name]
