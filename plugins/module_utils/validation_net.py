@@ -39,7 +39,7 @@ _TLS_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLS
 
 
 def tls_handshake(host, port, server_name, ca, version_min=None, version_max=None, timeout=5.0, verify=True,
-                  client_cert=None, client_key=None):
+                  client_cert=None, client_key=None, ciphers=None):
     """One TLS handshake; returns a dict with ok, version, cipher, peer subject or the error."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if client_cert:
@@ -58,6 +58,14 @@ def tls_handshake(host, port, server_name, ca, version_min=None, version_max=Non
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     out = {"host": host, "port": int(port), "server_name": server_name, "offered_min": version_min,
            "offered_max": version_max}
+    if ciphers:
+        try:
+            ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+        except ssl.SSLError as exc:
+            out.update(ok=False, stage="client", error="this client cannot offer %s: %s" % (ciphers, exc),
+                       reason="NO_CIPHER_MATCH")
+            return out
+        out["offered_ciphers"] = ciphers
     try:
         raw = socket.create_connection((host, int(port)), timeout=timeout)
     except (socket.error, OSError) as exc:
@@ -85,16 +93,33 @@ def _name(rdns):
 
 
 def client_side_refusal(attempt):
-    """True when an old-protocol attempt failed on our side (we could not even offer it)."""
+    """True when an old-protocol or old-suite attempt failed on our side (we could not even offer it)."""
+    if attempt.get("stage") == "client":
+        return True
     reason = str(attempt.get("reason") or "") + " " + str(attempt.get("error") or "")
     return "NO_PROTOCOLS_AVAILABLE" in reason or "no protocols available" in reason
 
 
-def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout, client_cert=None, client_key=None):
+def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout, client_cert=None, client_key=None,
+              refuse_ciphers=None):
+    """A handshake from min_version up that chains to the CA; refused below refuse_below; and each suite of
+    refuse_ciphers (OpenSSL names, offered alone on TLS 1.2, e.g. the CBC suites) refused."""
     good = tls_handshake(host, port, server_name, ca, version_min=min_version, timeout=timeout,
                          client_cert=client_cert, client_key=client_key)
     attempts = {"modern": good}
     problems = []
+    refused_ciphers = []
+    for cipher in refuse_ciphers or []:
+        tried = tls_handshake(host, port, server_name, ca, version_max="1.2", timeout=timeout, verify=False,
+                              client_cert=client_cert, client_key=client_key, ciphers=cipher)
+        attempts["suite %s" % cipher] = tried
+        if tried.get("ok"):
+            problems.append("server accepted %s (%s)" % (cipher, tried.get("version")))
+        elif client_side_refusal(tried):
+            return result("error", {"handshake": "ok", "refused_ciphers": list(refuse_ciphers)}, attempts,
+                          "this client cannot offer %s, its refusal was not observed" % cipher, attempts)
+        else:
+            refused_ciphers.append(cipher)
     if not good.get("ok"):
         problems.append("TLS %s+ handshake with CA verification failed: %s" % (min_version, good.get("error")))
     if refuse_below:
@@ -109,11 +134,16 @@ def check_tls(host, port, server_name, ca, min_version, refuse_below, timeout, c
                           "this client cannot offer TLS below %s, the refusal was not observed" % refuse_below, attempts)
     actual = {"handshake": "ok" if good.get("ok") else "failed", "version": good.get("version"),
               "refused_below": refuse_below if refuse_below and not attempts.get("below_%s" % refuse_below, {}).get("ok") else None}
-    return result("fail" if problems else "pass", {"handshake": "ok", "min_version": min_version,
-                                                   "refused_below": refuse_below}, actual,
-                  "; ".join(problems) or "%s:%s negotiated %s%s" % (host, port, good.get("version"), (
+    expected = {"handshake": "ok", "min_version": min_version, "refused_below": refuse_below}
+    if refuse_ciphers:
+        actual["refused_ciphers"] = refused_ciphers
+        expected["refused_ciphers"] = list(refuse_ciphers)
+    return result("fail" if problems else "pass", expected, actual,
+                  "; ".join(problems) or "%s:%s negotiated %s%s%s" % (host, port, good.get("version"), (
                       "; older than TLS %s refused (%s)" % (refuse_below, attempts["below_%s" % refuse_below].get("error"))
-                      if refuse_below else "")), attempts)
+                      if refuse_below else ""), (
+                      "; every non-AEAD suite offered (%s) refused" % ", ".join(refuse_ciphers) if refuse_ciphers else "")),
+                  attempts)
 
 
 def check_redis(host, port, server_name, ca, username, password, timeout):
@@ -346,7 +376,8 @@ def run_tcp(ctx, p):
 
 def run_tls(ctx, p):  # pylint: disable=unused-argument
     return check_tls(p["host"], p["port"], p["server_name"], p["ca"], p["min_version"], p["refuse_below"],
-                     p["timeout"], client_cert=p["client_cert"], client_key=p["client_key"])
+                     p["timeout"], client_cert=p["client_cert"], client_key=p["client_key"],
+                     refuse_ciphers=p.get("refuse_ciphers"))
 
 
 def run_http(ctx, p):

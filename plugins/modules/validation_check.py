@@ -59,7 +59,8 @@ options:
         C(default_routed), C(rules) (list of port/proto/from/action), C(closed_ports).
         C(audit_rules) C(keys), C(rules_dir).
       - C(tcp) C(host), C(port) or C(ports), C(state) (open or closed). C(tls) C(host), C(port), C(server_name), C(ca),
-        C(min_version), C(refuse_below), C(client_cert), C(client_key) (for servers that require a client certificate).
+        C(min_version), C(refuse_below), C(refuse_ciphers) (OpenSSL suite names, each offered alone on TLS 1.2, each
+        must be refused), C(client_cert), C(client_key) (for servers that require a client certificate).
         C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
         C(authenticate). C(dicomweb) C(url) (DICOMweb base), C(ca). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
         C(redis) C(host), C(port), C(server_name), C(ca). C(audit_event) C(key), C(since).
@@ -206,7 +207,8 @@ SPECS = {
                 server_name={"type": "str"}, ca={"type": "path"}, client_cert={"type": "path"},
                 client_key={"type": "path"},
                 min_version={"type": "str", "default": "1.2", "choices": _TLS_CHOICES},
-                refuse_below={"type": "str", "choices": _TLS_CHOICES}),
+                refuse_below={"type": "str", "choices": _TLS_CHOICES},
+                refuse_ciphers={"type": "list", "elements": "str", "default": []}),
     "http": dict(_T, url={"type": "str", "required": True}, method={"type": "str", "default": "GET"},
                  status={"type": "list", "elements": "int", "default": [200]},
                  headers={"type": "dict", "default": {}}, body={"type": "str"}, ca={"type": "path"},

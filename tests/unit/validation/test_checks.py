@@ -175,12 +175,14 @@ def test_certificate_check_with_real_openssl(tmp_path):
     assert "does not match" in wrong_key["message"]
 
 
-def serve_tls(pki, minimum):
+def serve_tls(pki, minimum, ciphers=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki["server_cert"], pki["server_key"])
     ctx.minimum_version = minimum
     if minimum < ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if ciphers:
+        ctx.set_ciphers(ciphers)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -220,6 +222,36 @@ def test_tls_check_against_real_servers(pki):
             assert "accepted TLSv1" in res["message"]
     finally:
         lax.close()
+
+
+@pytest.mark.parametrize("server_ciphers, status", [
+    ("ECDHE+AESGCM:ECDHE+CHACHA20", "pass"),                 # the HTTPS list: AEAD with forward secrecy
+    ("ECDHE+AESGCM:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", "fail"),   # plus a CBC suite (the test CA issues ECDSA keys)
+])
+def test_tls_check_refuses_non_aead_suites(pki, server_ciphers, status):
+    server = serve_tls(pki, ssl.TLSVersion.TLSv1_2, server_ciphers)
+    try:
+        res = net.check_tls("127.0.0.1", server.getsockname()[1], "localhost", pki["ca"], "1.2", None, 5,
+                            refuse_ciphers=["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "AES128-SHA"])
+        assert res["status"] == status, res
+        if status == "fail":
+            assert "server accepted ECDHE-ECDSA-AES128-SHA (TLSv1.2)" in res["message"]
+            assert res["actual"]["refused_ciphers"] == ["ECDHE-ECDSA-AES256-SHA", "AES128-SHA"]
+        else:
+            assert res["actual"]["refused_ciphers"] == ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "AES128-SHA"]
+            assert "every non-AEAD suite offered" in res["message"]
+    finally:
+        server.close()
+
+
+def test_tls_check_says_when_this_client_cannot_offer_a_suite(pki):
+    server = serve_tls(pki, ssl.TLSVersion.TLSv1_2)
+    try:
+        res = net.check_tls("127.0.0.1", server.getsockname()[1], "localhost", pki["ca"], "1.2", None, 5,
+                            refuse_ciphers=["NO-SUCH-SUITE"])
+        assert res["status"] == "error" and "cannot offer NO-SUCH-SUITE" in res["message"]
+    finally:
+        server.close()
 
 
 class _AuthHandler(http.server.BaseHTTPRequestHandler):
