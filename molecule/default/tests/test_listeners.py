@@ -60,12 +60,14 @@ def _converge(*extra):
     return proc
 
 
-@pytest.mark.parametrize("extra, remaining", [
-    (["-e", "orthanc_dicom_tls_enabled=false"], ["dicom"]),
-    (["-e", "orthanc_dicom_plain_enabled=false"], ["dicom-tls"]),
-    ([], ["dicom", "dicom-tls"]),
+# The last case converges back to the inventory's own settings, whose validation run the verify step
+# already judged (test_validation.py): it checks the record, the firewall and the printout only.
+@pytest.mark.parametrize("extra, remaining, validate", [
+    (["-e", "orthanc_dicom_tls_enabled=false"], ["dicom"], True),
+    (["-e", "orthanc_dicom_plain_enabled=false"], ["dicom-tls"], True),
+    ([], ["dicom", "dicom-tls"], False),
 ], ids=["tls-off", "plain-off", "both-again"])
-def test_a_listener_switch_changes_every_consumer(extra, remaining):
+def test_a_listener_switch_changes_every_consumer(extra, remaining, validate):
     host = stack_host(DICOM_NAME)
     _converge(*extra)
     listeners = _dicom(host)
@@ -80,6 +82,8 @@ def test_a_listener_switch_changes_every_consumer(extra, remaining):
     # the process serving each listener runs; a switched-off second process is gone
     services = _record(host)["services"]
     assert host.service("orthanc-dicom-tls").is_running is ("orthanc-dicom-tls" in services)
+    if not validate:
+        return
     # validation probes exactly the recorded listeners, and each one passes
     rows = _validation_rows("-".join(remaining))
     assert len(rows) == len(listeners), rows
