@@ -55,7 +55,9 @@ def _validation_rows(tag):
 
 
 def _converge(*extra):
-    proc = run_playbook("playbooks/imaging.yml", "--tags", "orthanc", "--limit", DICOM_NAME, *extra)
+    # molecule/default/imaging.yml: playbooks/imaging.yml after the test client's facts, which the
+    # scenario's inventory reads (its modality CIDRs name the client's address)
+    proc = run_playbook("molecule/default/imaging.yml", "--tags", "orthanc", *extra)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     return proc
 
