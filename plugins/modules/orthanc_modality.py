@@ -210,12 +210,11 @@ errors:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hospital.imaging.plugins.module_utils.dicom_ae import (
     ae_title_errors,
-    canonical_host,
     modality_problems,
     normalize_ae_title,
 )
 from ansible_collections.hospital.imaging.plugins.module_utils.orthanc_api import orthanc_argument_spec
-from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_sync
+from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_layout, orthanc_sync
 
 COMPARE_KEYS = ('AET', 'Host', 'Port', 'Manufacturer', 'AllowEcho', 'AllowFind', 'AllowGet', 'AllowMove',
                 'AllowStore', 'UseDicomTls')
@@ -261,11 +260,7 @@ class ModalityDeclaration(orthanc_sync.Declaration):
             name = entry.get('name') or normalize_ae_title(entry['aet'])
             payload = None
             if entry['state'] == 'present':
-                payload = dict(AET=normalize_ae_title(entry['aet']), Host=canonical_host(entry['host']),
-                               Port=entry['port'], Manufacturer=entry['manufacturer'], AllowEcho=entry['allow_echo'],
-                               AllowFind=entry['allow_find'], AllowGet=entry['allow_get'],
-                               AllowMove=entry['allow_move'], AllowStore=entry['allow_store'],
-                               UseDicomTls=entry['use_dicom_tls'])
+                payload = orthanc_layout.orthanc_modality(entry)
             desired.append(dict(name=name, state=entry['state'], payload=payload))
         return desired, errors
 
