@@ -83,6 +83,23 @@ def inventory_vars(host_name, *names):
     return [_VARS_CACHE[(host_name, n)] for n in names]
 
 
+def orthanc_record(host):
+    """The orthanc role's record on a host (its listeners, services, AE title, modalities)."""
+    return json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+
+
+def dicom_listeners(host):
+    return [item for item in orthanc_record(host)["listeners"] if item["protocol"] == "dicom"]
+
+
+def printed_commands():
+    """What `scripts/sandbox status` prints for this scenario's stack, and the storescu commands in it."""
+    env = dict(ansible_env(), SANDBOX_CONTAINER=SANDBOX_CONTAINER)
+    out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return out, [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
+
+
 @pytest.fixture(scope="module")
 def host():
     """The all-in-one stack host."""

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, PROJECT, SANDBOX_CONTAINER, ansible_env, inventory_runner, stack_host
+from conftest import INVENTORY, PROJECT, ansible_env, dicom_listeners, inventory_runner, orthanc_record, printed_commands, stack_host
 
 RUNNER = inventory_runner()
 
@@ -146,16 +146,8 @@ def _put_file(host, path, data):
 # --- Orthanc itself -----------------------------------------------------------------------------
 
 
-def _orthanc_record(dicom):
-    return json.loads(dicom.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
-
-
-def _dicom_listeners(dicom):
-    return [item for item in _orthanc_record(dicom)["listeners"] if item["protocol"] == "dicom"]
-
-
 def test_orthanc_runs_sandboxed(dicom):
-    services = _orthanc_record(dicom)["services"]
+    services = orthanc_record(dicom)["services"]
     assert services == ["orthanc", "orthanc-dicom-tls"], "the sandbox serves plain DICOM and DICOM TLS"
     for unit in services:
         svc = dicom.service(unit)
@@ -202,16 +194,16 @@ def test_orthanc_index_is_in_postgresql(system):
 
 
 def test_orthanc_local_facts(dicom):
-    fact = _orthanc_record(dicom)
+    fact = orthanc_record(dicom)
     assert fact["role"] == "orthanc"
     assert "orthanc" in fact["packages"]
-    assert [(item["name"], item["port"], item["tls"], item["service"]) for item in _dicom_listeners(dicom)] == [
+    assert [(item["name"], item["port"], item["tls"], item["service"]) for item in dicom_listeners(dicom)] == [
         ("dicom", 4242, False, "orthanc"), ("dicom-tls", 4243, True, "orthanc-dicom-tls")]
 
 
 def test_each_recorded_dicom_listener_is_the_one_its_process_opens(dicom):
     """The record is what runs: each DICOM listener's port is held by its own service's Orthanc process."""
-    for listener in _dicom_listeners(dicom):
+    for listener in dicom_listeners(dicom):
         pid = dicom.check_output(f"systemctl show {listener['service']} -p MainPID --value")
         sockets = dicom.check_output(f"ss -Hltnp 'sport = :{listener['port']}'")
         assert f"pid={pid}," in sockets, (listener, sockets)
@@ -316,7 +308,7 @@ def test_requests_are_rate_limited(client, base_url):
 
 def _process_modalities(dicom, admin, service):
     """The modalities one Orthanc process knows, from its own REST API."""
-    http = next(item["port"] for item in _orthanc_record(dicom)["listeners"]
+    http = next(item["port"] for item in orthanc_record(dicom)["listeners"]
                 if item["protocol"] == "http" and item["service"] == service)
     out = dicom.check_output("curl -sf -u %s 'http://127.0.0.1:%s/modalities?expand'", ":".join(admin), str(http))
     return json.loads(out)
@@ -329,7 +321,7 @@ def dicom_target(request, dicom, system):
 
 
 def _listener_target(dicom, system, name):
-    listener = next((item for item in _dicom_listeners(dicom) if item["name"] == name), None)
+    listener = next((item for item in dicom_listeners(dicom) if item["name"] == name), None)
     assert listener is not None, f"the orthanc record lists no {name} listener"
     return {"host": DICOM_NAME, "port": listener["port"], "aet": system["DicomAet"], "tls": listener["tls"],
             "service": listener["service"], "name": listener["name"]}
@@ -524,17 +516,9 @@ def test_declared_aet_from_another_address_is_rejected(modality, declared, dicom
 DCMTK_FIRST = dict(os.environ, PATH="/usr/bin:" + os.environ.get("PATH", ""))
 
 
-def _printed_commands():
-    """The storescu commands `scripts/sandbox status` prints for this scenario's stack, read from its records."""
-    env = dict(ansible_env(), SANDBOX_CONTAINER=SANDBOX_CONTAINER)
-    out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
-    return out, [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
-
-
 def test_sandbox_prints_exactly_the_recorded_dicom_listeners(dicom):
-    out, commands = _printed_commands()
-    listeners = _dicom_listeners(dicom)
+    out, commands = printed_commands()
+    listeners = dicom_listeners(dicom)
     assert len(commands) == len(listeners) == 2, out
     for listener, command in zip(listeners, commands):
         assert f"127.0.0.1 {listener['port']} *.dcm" in command, (listener, command)
@@ -546,8 +530,8 @@ def test_sandbox_prints_exactly_the_recorded_dicom_listeners(dicom):
 def test_printed_command_stores_a_study_as_the_workstation(dicom, admin, listener, tmp_path):
     """The printed command, run on this machine as printed (only 127.0.0.1 becomes the container's address:
     molecule publishes no ports; the source address is the same network gateway Docker forwards from)."""
-    _out, commands = _printed_commands()
-    port = next(item["port"] for item in _dicom_listeners(dicom) if item["name"] == listener)
+    _out, commands = printed_commands()
+    port = next(item["port"] for item in dicom_listeners(dicom) if item["name"] == listener)
     command = next(c for c in commands if f"127.0.0.1 {port} " in c)
     address = dicom.interface.default().addresses[0]
     token = uuid.uuid4().hex[:10].upper()
@@ -564,8 +548,8 @@ def test_printed_command_stores_a_study_as_the_workstation(dicom, admin, listene
 
 @pytest.mark.parametrize("listener", ["dicom", "dicom-tls"])
 def test_printed_command_with_another_ae_title_is_refused(dicom, listener, tmp_path):
-    _out, commands = _printed_commands()
-    port = next(item["port"] for item in _dicom_listeners(dicom) if item["name"] == listener)
+    _out, commands = printed_commands()
+    port = next(item["port"] for item in dicom_listeners(dicom) if item["name"] == listener)
     command = next(c for c in commands if f"127.0.0.1 {port} " in c).replace("-aet WORKSTATION", "-aet NOTDECLARED")
     address = dicom.interface.default().addresses[0]
     data, _ds = _ct_instance("REFUSED^WS", "WSREFUSED")

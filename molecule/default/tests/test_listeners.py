@@ -6,11 +6,10 @@ and the final case converges it back to the inventory's own settings (both liste
 """
 import json
 import os
-import subprocess
 
 import pytest
 
-from conftest import PROJECT, SANDBOX_CONTAINER, ansible_env, inventory_runner, run_playbook, stack_host
+from conftest import dicom_listeners, inventory_runner, orthanc_record, printed_commands, run_playbook, stack_host
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 DICOM_NAME = inventory_runner().get_hosts("imaging_dicom")[0]
@@ -23,25 +22,10 @@ pytestmark = [pytest.mark.disruptive,
                                  reason="runs in the Debian 13 pass of the default scenario")]
 
 
-def _record(host):
-    return json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
-
-
-def _dicom(host):
-    return [item for item in _record(host)["listeners"] if item["protocol"] == "dicom"]
-
-
 def _ufw_ports(host):
     """The ports ufw allows, with the rule comments the firewall role wrote."""
     added = host.check_output("ufw show added")
     return {int(line.split(" port ")[1].split()[0]) for line in added.splitlines() if " port " in line}
-
-
-def _printed(host):
-    env = dict(ansible_env(), SANDBOX_CONTAINER=SANDBOX_CONTAINER)
-    out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
-    return [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
 
 
 def _validation_rows(tag):
@@ -72,17 +56,17 @@ def _converge(*extra):
 def test_a_listener_switch_changes_every_consumer(extra, remaining, validate):
     host = stack_host(DICOM_NAME)
     _converge(*extra)
-    listeners = _dicom(host)
+    listeners = dicom_listeners(host)
     assert [item["name"] for item in listeners] == remaining
     # the firewall opens exactly the recorded DICOM ports
     opened = _ufw_ports(host)
     for name, port in PORTS.items():
         assert (port in opened) is (name in remaining), (name, sorted(opened))
     # the printout shows a command for each recorded listener and no other
-    commands = _printed(host)
+    commands = printed_commands()[1]
     assert sorted(c.split(" *.dcm")[0].rsplit(" ", 1)[1] for c in commands) == sorted(str(i["port"]) for i in listeners)
     # the process serving each listener runs; a switched-off second process is gone
-    services = _record(host)["services"]
+    services = orthanc_record(host)["services"]
     assert host.service("orthanc-dicom-tls").is_running is ("orthanc-dicom-tls" in services)
     if not validate:
         return
