@@ -292,15 +292,34 @@ def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
     assert token not in log
 
 
-def test_requests_are_rate_limited(client, base_url):
-    """500 password guesses on one kept-alive connection: NGINX answers 429 once the burst is spent."""
-    urls = " ".join(f"-o /dev/null {base_url}/system" for request in range(500))
-    codes = client.check_output(
-        f"curl -s -w '%{{http_code}}\\n' --cacert /etc/ssl/hospital-imaging/ca.crt -u admin:guess {urls}"
+def _codes(client, url, count, credentials=None):
+    """The status codes of `count` requests on one kept-alive connection, as fast as curl sends them."""
+    urls = " ".join(f"-o /dev/null {url}" for request in range(count))
+    auth = "-u %s" % credentials if credentials else ""
+    return client.check_output(
+        f"curl -s -w '%{{http_code}}\\n' --cacert /etc/ssl/hospital-imaging/ca.crt {auth} {urls}"
     ).split()
+
+
+def test_password_guessing_is_rate_limited(client, base_url):
+    """500 password guesses on one kept-alive connection: NGINX answers 429 once the burst is spent."""
+    codes = _codes(client, f"{base_url}/system", 500, "admin:guess")
     assert len(codes) == 500
     assert "401" in codes
     assert "429" in codes
+
+
+def test_requests_without_credentials_are_rate_limited(client, base_url):
+    codes = _codes(client, f"{base_url}/system", 300)
+    assert len(codes) == 300
+    assert "429" in codes
+    assert set(codes) <= {"401", "429"}
+
+
+def test_an_authenticated_client_is_never_rate_limited(client, base_url, admin):
+    """A viewer's look-ups: 500 requests with the archive user's credentials, far above the rate, all answered."""
+    codes = _codes(client, f"{base_url}/system", 500, ":".join(admin))
+    assert codes == ["200"] * 500
 
 
 # --- DICOM access control and TLS ---------------------------------------------------------------
