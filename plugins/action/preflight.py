@@ -123,7 +123,7 @@ class ActionModule(ActionBase):
         + [cidrs for _group, _switch, cidrs, _service in checks.TLS_LISTENERS]
         + ["orthanc_modalities", "orthanc_dicom_check_modality_host", "orthanc_dicom_tls_enabled",
            "orthanc_dicom_plain_enabled", "orthanc_dicom_port", "orthanc_dicom_tls_port",
-           "orthanc_database_mode", "orthanc_database_name", "imaging_databases", "imaging_redis_users",
+           "orthanc_database_mode", "orthanc_database_name", "orthanc_database_host", "imaging_databases", "imaging_redis_users",
            "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
            "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size",
            "validation_dicom_listeners"])))
@@ -175,7 +175,8 @@ class ActionModule(ActionBase):
                                                      values.get("redis_admin_user", "admin")))
         if "imaging_dicom" in host_groups:
             problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode"),
-                                                       values.get("orthanc_database_name"), databases))
+                                                       values.get("orthanc_database_name"), databases,
+                                                       values.get("orthanc_database_host")))
         if "app_services_list" in values:
             names = [d.get("name") for d in databases or [] if isinstance(d, dict)]
             users = [u.get("name") for u in redis_users or [] if isinstance(u, dict)]

@@ -54,6 +54,9 @@ options:
   database_name:
     description: For O(rule=orthanc_index), C(orthanc_database_name).
     type: str
+  database_host:
+    description: For O(rule=orthanc_index), C(orthanc_database_host) (a socket is only for a local index).
+    type: str
   own_aet:
     description: For O(rule=modalities), the archive's own AE title, which no modality may use.
     type: str
@@ -94,7 +97,7 @@ from ansible_collections.hospital.imaging.plugins.module_utils import preflight 
 
 def input_problems(value, rule, host="", name="", reserved=None, admin_user="admin", database_names=None,
                    redis_users=None, mode=None, database_name=None, own_aet=None, check_modality_host=True,
-                   plain_enabled=True, tls_enabled=True):
+                   plain_enabled=True, tls_enabled=True, database_host=None):
     host = host or "host"
     if rule == "databases":
         return rules.check_databases(host, name or "imaging_databases", value,
@@ -107,7 +110,7 @@ def input_problems(value, rule, host="", name="", reserved=None, admin_user="adm
     if rule == "disk_devices":
         return rules.check_disk_devices(host, name or "disk_encryption_devices", value)
     if rule == "orthanc_index":
-        return rules.check_orthanc_index(host, mode, database_name, value)
+        return rules.check_orthanc_index(host, mode, database_name, value, database_host)
     if rule == "modalities":
         return rules.check_modalities(host, name or "orthanc_modalities", value, own_aet, check_modality_host,
                                       plain_enabled, tls_enabled)

@@ -404,6 +404,8 @@ def check_related_limits(host, values):
 # --- entries of the data tier and the applications ------------------------------------------------------
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ORTHANC_INDEX_MODES = ('auto', 'socket', 'direct')
+PGAUDIT_CLASSES = ('read', 'write', 'function', 'role', 'ddl', 'misc', 'misc_set', 'all', 'none')
 POOL_MODES = ("session", "transaction", "statement")
 RESERVED_LOGINS = ("postgres", "pgbouncer", "pgbouncer_auth")
 REDIS_USER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -475,28 +477,41 @@ def check_databases(host, name, entries, reserved=RESERVED_LOGINS, password_min_
             problems.append("%s: %s.pool_mode: %r is not one of %s" % (host, path, mode, ", ".join(POOL_MODES)))
         if "phi" in entry and not dicom_ae.is_boolean(entry["phi"]):
             problems.append("%s: %s.phi: %r is not a boolean" % (host, path, entry["phi"]))
+        if "login_audit" in entry:
+            problems.extend(_login_audit_problems(host, path, entry["login_audit"]))
     _unique(host, name, pairs, "name", problems)
     _unique(host, name, pairs, "login", problems)
     return problems
 
 
-def check_orthanc_index(host, mode, database_name, databases):
-    """Orthanc's PostgreSQL plugin holds session-level advisory locks: only a session pool (or no pool) works."""
-    if not isinstance(databases, (list, tuple)):
-        return []
-    matches = [(i, e) for i, e in enumerate(databases) if isinstance(e, dict) and e.get("name") == database_name]
-    if not matches:
-        return ["%s: orthanc_database_name: %r is not a database of imaging_databases (rule: Orthanc's index is one "
-                "of the data tier's databases)" % (host, database_name)]
-    if mode != "pgbouncer":
-        return []
-    index, entry = matches[0]
-    pool = entry.get("pool_mode", "session")
-    if pool != "session":
-        return ["%s: imaging_databases[%d].pool_mode: %r for Orthanc's index %r (rule: Orthanc's PostgreSQL plugin "
-                "holds session-level advisory locks; use pool_mode session, or orthanc_database_mode direct)"
-                % (host, index, pool, database_name)]
+def _login_audit_problems(host, path, value):
+    classes = [c.strip().lower() for c in value.split(",")] if isinstance(value, str) else None
+    if not classes or any(c.lstrip("-") not in PGAUDIT_CLASSES for c in classes):
+        return ["%s: %s.login_audit: %r is not a list of pgaudit classes (rule: comma-separated, of %s)"
+                % (host, path, value, ", ".join(PGAUDIT_CLASSES))]
+    granted = set(PGAUDIT_CLASSES) if "all" in classes else {c for c in classes if not c.startswith("-")}
+    if not {"ddl", "role"} <= granted - {c[1:] for c in classes if c.startswith("-")}:
+        return ["%s: %s.login_audit: %r (rule: a service role's DDL and role changes are always audited: keep ddl "
+                "and role)" % (host, path, value)]
     return []
+
+
+def check_orthanc_index(host, mode, database_name, databases, database_host=None):
+    """The index is a database the data tier declares, reached by a path orthanc_index knows (socket only locally)."""
+    problems = []
+    if mode not in ORTHANC_INDEX_MODES:
+        problems.append("%s: orthanc_database_mode: %r is not one of %s (rule: the index is reached over PostgreSQL's "
+                        "local socket or one direct verify-full TLS connection, never through PgBouncer)"
+                        % (host, mode, ", ".join(ORTHANC_INDEX_MODES)))
+    elif mode == "socket" and database_host is not None and database_host != host:
+        problems.append("%s: orthanc_database_mode: 'socket' but orthanc_database_host is %r (rule: the socket is "
+                        "PostgreSQL's on this host; use auto or direct for a remote index)" % (host, database_host))
+    if not isinstance(databases, (list, tuple)):
+        return problems
+    if not any(isinstance(e, dict) and e.get("name") == database_name for e in databases):
+        problems.append("%s: orthanc_database_name: %r is not a database of imaging_databases (rule: Orthanc's index is "
+                        "one of the data tier's databases)" % (host, database_name))
+    return problems
 
 
 def check_redis_users(host, name, entries, admin_user="admin", password_min_length=16):

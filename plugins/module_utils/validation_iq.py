@@ -469,6 +469,63 @@ def check_audit_event(key, since, run):
                   "no audit event with key %s since %s: %s" % (key, since, err.strip() or out.strip()), evidence)
 
 
+AUDIT_SETTINGS_SQL = (
+    "SELECT d.datname, coalesce(r.rolname, ''), c FROM pg_db_role_setting s "
+    "JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole, "
+    "unnest(s.setconfig) AS c WHERE c LIKE 'pgaudit.log=%'")
+
+
+def parse_audit_settings(text):
+    """psql -At rows (database|role|pgaudit.log=classes) as {database: {role or '': classes}}."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split("|", 2)
+        if len(parts) == 3:
+            found.setdefault(parts[0], {})[parts[1]] = parts[2].split("=", 1)[1]
+    return found
+
+
+def _classes(text):
+    return sorted(c.strip().lower() for c in (text or "").split(",") if c.strip())
+
+
+def compare_database_audit(expected, found):
+    """expected: [{database, classes, roles: {login: classes}}]; found: parse_audit_settings()."""
+    problems = []
+    for item in expected:
+        db, live = item["database"], found.get(item["database"], {})
+        if _classes(live.get("")) != _classes(item["classes"]):
+            problems.append("%s: every role gets pgaudit.log %r, recorded %r" % (db, live.get(""), item["classes"]))
+        for login, classes in sorted((item.get("roles") or {}).items()):
+            if _classes(live.get(login)) != _classes(classes):
+                problems.append("%s: role %s gets pgaudit.log %r, recorded %r" % (db, login, live.get(login), classes))
+        for login in sorted(set(live) - {""} - set(item.get("roles") or {})):
+            problems.append("%s: role %s has pgaudit.log %r, which the record does not declare" % (db, login, live[login]))
+        granted = set(_classes(live.get("")))
+        if "all" not in granted and not {"ddl", "role", "read", "write"} <= granted:
+            problems.append("%s: people and applications are not audited for ddl, role, read and write (%r)"
+                            % (db, live.get("")))
+        for login, classes in sorted(live.items()):
+            got = set(_classes(classes))
+            if login and "all" not in got and not {"ddl", "role"} <= got:
+                problems.append("%s: role %s is not audited for ddl and role (%r)" % (db, login, classes))
+    return problems
+
+
+def check_database_audit(expected, run):
+    if not expected:
+        return result("not_applicable", [], {}, "no PHI database recorded on this host")
+    rc, out, err = run(["runuser", "-u", "postgres", "--", "psql", "-XAt", "-v", "ON_ERROR_STOP=1", "-c", AUDIT_SETTINGS_SQL])
+    if rc != 0:
+        return result("error", expected, {}, "could not read the audit settings: %s" % err.strip())
+    found = parse_audit_settings(out)
+    problems = compare_database_audit(expected, found)
+    return result("fail" if problems else "pass", expected, found,
+                  "; ".join(problems) or "%d PHI database(s) audited as recorded (every role ddl, role, read, write; "
+                  "a service role's own index writes left to its application's audit trail)" % len(expected),
+                  {"settings": found})
+
+
 # --------------------------------------------------------------------------- runners
 # Each runner takes the check's context (records, run_cmd, username, password, fail) and its
 # validated params; validation_judge.KINDS names them.
@@ -554,6 +611,13 @@ def run_audit_rules(ctx, p):
 
 def run_time_sync(ctx, p):  # pylint: disable=unused-argument
     return check_time_sync(ctx.run_cmd)
+
+
+def run_database_audit(ctx, p):
+    databases = p["databases"]
+    if databases is None:
+        databases = (ctx.records.get("postgresql") or {}).get("audit") or []
+    return check_database_audit(databases, ctx.run_cmd)
 
 
 def run_audit_event(ctx, p):

@@ -183,6 +183,7 @@ KINDS = {
     "audit_rules": Kind(iq.run_audit_rules, judge_module, None),
     "time_sync": Kind(iq.run_time_sync, judge_module, None),
     "audit_event": Kind(iq.run_audit_event, judge_module, None),
+    "database_audit": Kind(iq.run_database_audit, judge_module, None),
     "tcp": Kind(net.run_tcp, judge_module, None),
     "remote_closed_ports": Kind(net.run_tcp, judge_module, None),
     "tls": Kind(net.run_tls, judge_module, None),

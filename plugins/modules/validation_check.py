@@ -39,14 +39,15 @@ options:
         C(http) an HTTP request gets the expected status; C(dicomweb) STOW-RS of a synthetic instance and WADO-RS of it
         succeed with credentials and both get 401 without; C(postgresql) TLS+password login succeeds, plaintext and a
         wrong password are refused (uses C(psql)); C(redis) anonymous commands are refused, authenticated ones answered;
-        C(audit_event) the audit trail holds events with a key.
+        C(audit_event) the audit trail holds events with a key; C(database_audit) each PHI database's pgaudit settings
+        are the recorded ones (every role ddl, role, read, write; a service role's own narrowed, never below ddl, role).
       - C(remote_closed_ports) is C(tcp) with C(state) closed by default (run from another host);
         C(health) is C(http) where a missing C(url) is not applicable (no health URL declared).
       - The runner of each check is named in C(validation_judge.KINDS), keyed by the catalogue's C(check.kind).
     type: str
     required: true
     choices: [records, packages, files, services, accounts, certificates, luks, sysctl, firewall, audit_rules, time_sync,
-              tcp, remote_closed_ports, tls, http, health, dicomweb, postgresql, redis, audit_event]
+              tcp, remote_closed_ports, tls, http, health, dicomweb, postgresql, redis, audit_event, database_audit]
   params:
     description:
       - Parameters of the check. Unknown keys are refused.
@@ -64,6 +65,7 @@ options:
         C(http) C(url), C(method), C(status) (list), C(headers), C(body), C(ca),
         C(authenticate). C(dicomweb) C(url) (DICOMweb base), C(ca). C(postgresql) C(host), C(port), C(dbname), C(server_name), C(ca).
         C(redis) C(host), C(port), C(server_name), C(ca). C(audit_event) C(key), C(since).
+        C(database_audit) C(databases) (list of database/classes/roles; default the postgresql record's C(audit)).
       - Every check takes C(timeout) (seconds).
     type: dict
     default: {}
@@ -93,7 +95,7 @@ attributes:
     description: Nothing on the host is changed, so there is nothing to compare.
 notes:
   - The C(certificates) check needs the C(openssl) command, C(luks) needs C(cryptsetup), C(firewall) needs C(ufw),
-    C(audit_rules) and C(audit_event) need C(auditctl)/C(ausearch), C(postgresql) needs C(psql).
+    C(audit_rules) and C(audit_event) need C(auditctl)/C(ausearch), C(postgresql) and C(database_audit) need C(psql).
 """
 
 EXAMPLES = r"""
@@ -223,6 +225,7 @@ SPECS = {
     "redis": dict(_T, host={"type": "str", "default": "127.0.0.1"}, port={"type": "int", "default": 6380},
                   server_name={"type": "str"}, ca={"type": "path"}),
     "audit_event": {"key": {"type": "str", "required": True}, "since": {"type": "str", "default": "today"}},
+    "database_audit": {"databases": {"type": "list", "elements": "dict"}},
 }
 
 

@@ -211,6 +211,48 @@ def test_data_pgaudit_logs_writes_in_phi_databases(host, secret, pg_version):
     assert int(log.stdout.strip() or 0) >= 2
 
 
+def test_data_orthanc_index_is_the_local_socket(host):
+    """PostgreSQL runs on the archive host: every Orthanc process holds its index session over the socket."""
+    record = json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+    assert record["index"]["mode"] == "socket"
+    assert record["index"]["tls"] is False
+    rows = superuser_sql(host, "SELECT application_name, client_addr IS NULL FROM pg_stat_activity "
+                               "WHERE usename = 'orthanc' AND application_name LIKE 'orthanc%' ORDER BY 1")
+    assert rows.rc == 0, rows.stderr
+    services = sorted(record["services"])
+    assert rows.stdout.split() == [f"{service}|t" for service in services]
+    # and no Orthanc process has a TCP connection to PostgreSQL or PgBouncer
+    tcp = host.run(f"ss -Htnp state established '( dport = :{POSTGRESQL_PORT} or dport = :{PGBOUNCER_PORT} )'")
+    assert "Orthanc" not in tcp.stdout
+
+
+def test_data_pgaudit_logs_people_not_the_orthanc_service(host, secret, pg_version):
+    """The administrator's write in Orthanc's index is audited; Orthanc's own index writes are not."""
+    log_path = f"/var/log/postgresql/postgresql-{pg_version}-main.log"
+    settings = superuser_sql(host, "SELECT coalesce(r.rolname, '*') || ' ' || array_to_string(s.setconfig, '|') "
+                                   "FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                                   "LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = 'orthanc' ORDER BY 1")
+    assert "* pgaudit.log=ddl, role, read, write" in settings.stdout
+    assert "orthanc pgaudit.log=ddl, role" in settings.stdout
+    marker = "audit_" + uuid.uuid4().hex[:12]
+    out = superuser_sql(host, f"CREATE TEMP TABLE {marker}(x int); INSERT INTO {marker} VALUES (1); SELECT x FROM {marker}",
+                        database="orthanc")
+    assert out.rc == 0, out.stderr
+    people = host.run(f"grep -E 'AUDIT: SESSION,[0-9]+,[0-9]+,(WRITE|READ),(INSERT|SELECT).*{marker}' {log_path}")
+    assert len(people.stdout.splitlines()) == 2, people.stdout
+    # Orthanc writes its index (an instance created through its REST API, then deleted): none of it is logged.
+    admin = "admin:" + secret("vault_orthanc_admin_password")
+    created = host.run("curl -sf -u %s -X POST http://127.0.0.1:8042/tools/create-dicom --data %s", admin,
+                       json.dumps({"Tags": {"PatientName": "AUDIT^PROBE", "PatientID": marker}}))
+    assert created.rc == 0, created.stderr
+    instance = json.loads(created.stdout)["ID"]
+    found = superuser_sql(host, f"SELECT count(*) FROM maindicomtags WHERE value = '{marker}'", database="orthanc")
+    assert found.stdout.strip() != "0"
+    assert host.run("curl -sf -u %s -X DELETE http://127.0.0.1:8042/instances/%s", admin, instance).rc == 0
+    orthanc = host.run(f"grep -c 'user=orthanc db=orthanc.*AUDIT: SESSION,[0-9]*,[0-9]*,\\(WRITE\\|READ\\)' {log_path}")
+    assert orthanc.stdout.strip() == "0"
+
+
 def test_data_local_facts_recorded(host):
     for role in ("postgresql", "pgbouncer", "redis"):
         fact = json.loads(host.file(f"/etc/ansible/facts.d/imaging_{role}.fact").content_string)

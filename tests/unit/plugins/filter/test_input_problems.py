@@ -23,14 +23,15 @@ def test_databases_rule_is_preflight_rule():
     assert input_problems(GOOD_DATABASES, "databases", host="db1") == []
 
 
-@pytest.mark.parametrize("mode, pool, database, expected", [
-    ("pgbouncer", "transaction", "orthanc", "imaging_databases[0].pool_mode: 'transaction'"),
-    ("direct", "transaction", "orthanc", None),
-    ("direct", "session", "missing", "orthanc_database_name: 'missing' is not a database of imaging_databases"),
+@pytest.mark.parametrize("mode, database, database_host, expected", [
+    ("auto", "orthanc", "db1", None),
+    ("socket", "orthanc", "pacs1", None),
+    ("socket", "orthanc", "db1", "orthanc_database_mode: 'socket' but orthanc_database_host is 'db1'"),
+    ("direct", "missing", "db1", "orthanc_database_name: 'missing' is not a database of imaging_databases"),
 ])
-def test_orthanc_index(mode, pool, database, expected):
-    databases = [dict(GOOD_DATABASES[0], pool_mode=pool)]
-    problems = input_problems(databases, "orthanc_index", host="pacs1", mode=mode, database_name=database)
+def test_orthanc_index(mode, database, database_host, expected):
+    problems = input_problems(GOOD_DATABASES[:1], "orthanc_index", host="pacs1", mode=mode, database_name=database,
+                              database_host=database_host)
     assert (problems == []) is (expected is None)
     if expected:
         assert problems[0].startswith("pacs1: " + expected)

@@ -250,16 +250,35 @@ def test_database_entries_never_show_a_password():
     assert "s3cret" not in text
 
 
-@pytest.mark.parametrize("mode, pool, expected", [
-    ("pgbouncer", "transaction", "imaging_databases[0].pool_mode: 'transaction' for Orthanc's index"),
-    ("pgbouncer", "session", None),
-    ("direct", "transaction", None),
+@pytest.mark.parametrize("login_audit, expected", [
+    ("ddl, role", None),
+    ("all, -write, -read", None),
+    ("ddl", "login_audit: 'ddl' (rule: a service role's DDL and role changes are always audited"),
+    ("all, -role", "login_audit: 'all, -role' (rule: a service role's DDL and role changes"),
+    ("ddl, role, writes", "login_audit: 'ddl, role, writes' is not a list of pgaudit classes"),
+    (["ddl"], "login_audit: ['ddl'] is not a list of pgaudit classes"),
 ])
-def test_orthanc_index_needs_a_session_pool(mode, pool, expected):
-    problems = pf.check_orthanc_index("h", mode, "orthanc", [{"name": "orthanc", "pool_mode": pool}])
+def test_a_service_role_keeps_ddl_and_role_auditing(login_audit, expected):
+    entry = {"name": "orthanc", "login": "orthanc", "password": "Zq9-" + "x" * 20, "login_audit": login_audit}
+    problems = pf.check_databases("h", "imaging_databases", [entry])
+    assert (problems == []) is (expected is None), problems
+    if expected:
+        assert problems[0].startswith("h: imaging_databases[0]." + expected)
+
+
+@pytest.mark.parametrize("mode, database_host, expected", [
+    ("auto", "db1", None),
+    ("auto", "h", None),
+    ("socket", "h", None),
+    ("direct", "db1", None),
+    ("socket", "db1", "orthanc_database_mode: 'socket' but orthanc_database_host is 'db1'"),
+    ("pgbouncer", "db1", "orthanc_database_mode: 'pgbouncer' is not one of auto, socket, direct"),
+])
+def test_orthanc_index_path(mode, database_host, expected):
+    problems = pf.check_orthanc_index("h", mode, "orthanc", [{"name": "orthanc", "pool_mode": "session"}], database_host)
     assert (problems == []) is (expected is None)
     if expected:
-        assert expected in problems[0]
+        assert problems[0].startswith("h: " + expected)
 
 
 def test_redis_users_and_app_services():
