@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -164,3 +165,47 @@ def test_a_bad_network_in_the_example_is_refused_by_the_firewall_role(inventory,
     assert sorted(re.findall(r"fatal: \[([^\]]+)\]", out)) == ["pacs1.pacs.hospital.example", "pacs2.pacs.hospital.example"]
     assert "firewall: not valid networks in CIDR notation: 10.40.0.0/33. Nothing was changed." in out
     assert not list(tmp_path.glob("pacs*.json"))
+
+
+INDEX_PLAYBOOK = """\
+- name: Render each archive node's index connection the way the orthanc role does
+  hosts: imaging_dicom
+  gather_facts: false
+  tasks:
+    - name: Check the index inputs and load the role's defaults and vars (its database tasks, which change nothing)
+      ansible.builtin.include_role:
+        name: hospital.imaging.orthanc
+        tasks_from: database.yml
+        public: true
+    - name: Write the rendered plugin configuration and the record of the path
+      ansible.builtin.copy:
+        content: "{{ {'config': lookup('template', roles_dir ~ '/orthanc/templates/postgresql.json.j2'),
+                      'record': __orthanc_index.record} | to_json }}"
+        dest: "{{ out_dir }}/{{ inventory_hostname }}.json"
+        mode: "0600"
+      vars:
+        __orthanc_process: {service: orthanc}
+      delegate_to: localhost
+"""
+
+
+def test_archive_nodes_reach_a_remote_index_with_one_verified_tls_connection(inventory, tmp_path):
+    """db1 holds the index; pacs1 and pacs2 each connect straight to it, verify-full, not through PgBouncer."""
+    playbook = tmp_path / "index.yml"
+    playbook.write_text(INDEX_PLAYBOOK, encoding="utf-8")
+    result = run_playbook(inventory, playbook, "-e", "out_dir=" + str(tmp_path),
+                          "-e", "roles_dir=" + os.path.join(ROOT, "roles"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in ("pacs1.pacs.hospital.example", "pacs2.pacs.hospital.example"):
+        rendered = json.loads((tmp_path / (host + ".json")).read_text(encoding="utf-8"))
+        assert rendered["record"] == {"mode": "direct", "host": "db1.pacs.hospital.example", "port": 5432,
+                                      "database": "orthanc", "login": "orthanc", "tls": True, "sslmode": "verify-full",
+                                      "ca_file": "/etc/orthanc/tls/ca.crt", "authentication": "scram-sha-256"}
+        config = json.loads("\n".join(line for line in rendered["config"].splitlines()
+                                      if not line.lstrip().startswith("//")))["PostgreSQL"]
+        uri = urlsplit(config["ConnectionUri"])
+        assert (uri.hostname, uri.port, uri.path) == ("db1.pacs.hospital.example", 5432, "/orthanc")
+        assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/orthanc/tls/ca.crt"],
+                                       "application_name": ["orthanc"]}
+        assert not {"Host", "Port", "EnableSsl"} & set(config)
+        assert config["EnableIndex"] is True and config["Lock"] is False
