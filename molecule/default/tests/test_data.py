@@ -226,6 +226,21 @@ def test_data_orthanc_index_is_the_local_socket(host):
     assert "Orthanc" not in tcp.stdout
 
 
+def test_data_the_fast_index_path_keeps_durability(host):
+    """The index path changed, durability did not: every commit flushed, every file synced, every attachment hashed."""
+    assert superuser_sql(host, "SHOW synchronous_commit").stdout.strip() == "on"
+    assert superuser_sql(host, "SHOW fsync").stdout.strip() == "on"
+    assert superuser_sql(host, "SHOW full_page_writes").stdout.strip() == "on"
+    overrides = superuser_sql(host, "SELECT count(*) FROM pg_db_role_setting, unnest(setconfig) AS c "
+                                    "WHERE c LIKE 'synchronous_commit=%' OR c LIKE 'fsync=%'")
+    assert overrides.stdout.strip() == "0"
+    for directory in ("/etc/orthanc", "/etc/orthanc-dicom-tls"):
+        config = host.file(f"{directory}/orthanc.json")
+        if config.exists:
+            settings = json.loads("\n".join(line for line in config.content_string.splitlines() if not line.lstrip().startswith("//")))
+            assert settings["SyncStorageArea"] is True and settings["StoreMD5ForAttachments"] is True, directory
+
+
 def test_data_pgaudit_logs_people_not_the_orthanc_service(host, secret, pg_version):
     """The administrator's write in Orthanc's index is audited; Orthanc's own index writes are not."""
     log_path = f"/var/log/postgresql/postgresql-{pg_version}-main.log"
