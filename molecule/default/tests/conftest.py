@@ -88,6 +88,16 @@ def orthanc_record(host):
     return json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
 
 
+def strip_json_comments(text):
+    """Orthanc's configuration files without their // comment lines (JSON again)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def orthanc_config(host, directory="/etc/orthanc"):
+    """One Orthanc process's orthanc.json."""
+    return json.loads(strip_json_comments(host.file(f"{directory}/orthanc.json").content_string))
+
+
 def dicom_listeners(host):
     return [item for item in orthanc_record(host)["listeners"] if item["protocol"] == "dicom"]
 

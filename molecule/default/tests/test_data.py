@@ -5,7 +5,7 @@ import shlex
 import uuid
 
 import pytest
-from conftest import run_playbook
+from conftest import orthanc_config, orthanc_record, run_playbook
 
 CA = "/etc/ssl/hospital-imaging/ca.crt"
 PGBOUNCER_PORT = 6432
@@ -213,7 +213,7 @@ def test_data_pgaudit_logs_writes_in_phi_databases(host, secret, pg_version):
 
 def test_data_orthanc_index_is_the_local_socket(host):
     """PostgreSQL runs on the archive host: every Orthanc process holds its index session over the socket."""
-    record = json.loads(host.file("/etc/ansible/facts.d/imaging_orthanc.fact").content_string)
+    record = orthanc_record(host)
     assert record["index"]["mode"] == "socket"
     assert record["index"]["tls"] is False
     rows = superuser_sql(host, "SELECT application_name, client_addr IS NULL FROM pg_stat_activity "
@@ -235,9 +235,8 @@ def test_data_the_fast_index_path_keeps_durability(host):
                                     "WHERE c LIKE 'synchronous_commit=%' OR c LIKE 'fsync=%'")
     assert overrides.stdout.strip() == "0"
     for directory in ("/etc/orthanc", "/etc/orthanc-dicom-tls"):
-        config = host.file(f"{directory}/orthanc.json")
-        if config.exists:
-            settings = json.loads("\n".join(line for line in config.content_string.splitlines() if not line.lstrip().startswith("//")))
+        if host.file(f"{directory}/orthanc.json").exists:
+            settings = orthanc_config(host, directory)
             assert settings["SyncStorageArea"] is True and settings["StoreMD5ForAttachments"] is True, directory
 
 

@@ -15,7 +15,8 @@ import time
 import uuid
 
 import pytest
-from conftest import INVENTORY, PROJECT, ansible_env, dicom_listeners, inventory_runner, orthanc_record, printed_commands, stack_host
+from conftest import (INVENTORY, PROJECT, ansible_env, dicom_listeners, inventory_runner, orthanc_config, orthanc_record,
+                      printed_commands, stack_host, strip_json_comments)
 
 RUNNER = inventory_runner()
 
@@ -67,7 +68,7 @@ def base_url():
 
 @pytest.fixture(scope="module")
 def admin(dicom):
-    users = json.loads(_strip_comments(dicom.file("/etc/orthanc/credentials.json").content_string))["RegisteredUsers"]
+    users = json.loads(strip_json_comments(dicom.file("/etc/orthanc/credentials.json").content_string))["RegisteredUsers"]
     name = sorted(users)[0] if "admin" not in users else "admin"
     return name, users[name]
 
@@ -78,16 +79,8 @@ def system(dicom, admin):
     return json.loads(out)
 
 
-def _strip_comments(text):
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
-
-
-def _orthanc_config(dicom, directory="/etc/orthanc"):
-    return json.loads(_strip_comments(dicom.file(f"{directory}/orthanc.json").content_string))
-
-
 def _orthanc_http_port(dicom):
-    return _orthanc_config(dicom)["HttpPort"]
+    return orthanc_config(dicom)["HttpPort"]
 
 
 def _curl(host, args, auth=None):
@@ -170,7 +163,7 @@ def test_orthanc_sends_dicom_replies_without_delay(dicom):
 
 @pytest.mark.parametrize("directory", ["/etc/orthanc", "/etc/orthanc-dicom-tls"])
 def test_orthanc_configuration_is_locked_down(dicom, directory):
-    cfg = _orthanc_config(dicom, directory)
+    cfg = orthanc_config(dicom, directory)
     assert cfg["AuthenticationEnabled"] is True
     assert cfg["DicomCheckCalledAet"] is True
     assert cfg["DicomAlwaysAllowEcho"] is False
@@ -207,7 +200,7 @@ def test_each_recorded_dicom_listener_is_the_one_its_process_opens(dicom):
         pid = dicom.check_output(f"systemctl show {listener['service']} -p MainPID --value")
         sockets = dicom.check_output(f"ss -Hltnp 'sport = :{listener['port']}'")
         assert f"pid={pid}," in sockets, (listener, sockets)
-        cfg = _orthanc_config(dicom, "/etc/orthanc" if listener["service"] == "orthanc" else "/etc/orthanc-dicom-tls")
+        cfg = orthanc_config(dicom, "/etc/orthanc" if listener["service"] == "orthanc" else "/etc/orthanc-dicom-tls")
         assert (cfg["DicomPort"], cfg["DicomTlsEnabled"]) == (listener["port"], listener["tls"])
 
 
