@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.hospital.imaging.plugins.module_utils import dicom_ae, network_rules, orthanc_layout
+from ansible_collections.hospital.imaging.plugins.module_utils import dicom_ae, network_rules, orthanc_index, orthanc_layout
 
 PLACEHOLDER_PATTERNS = (
     r"^change[ _-]?me",
@@ -404,7 +404,6 @@ def check_related_limits(host, values):
 # --- entries of the data tier and the applications ------------------------------------------------------
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-ORTHANC_INDEX_MODES = ('auto', 'socket', 'direct')
 PGAUDIT_CLASSES = ('read', 'write', 'function', 'role', 'ddl', 'misc', 'misc_set', 'all', 'none')
 POOL_MODES = ("session", "transaction", "statement")
 RESERVED_LOGINS = ("postgres", "pgbouncer", "pgbouncer_auth")
@@ -499,10 +498,10 @@ def _login_audit_problems(host, path, value):
 def check_orthanc_index(host, mode, database_name, databases, database_host=None):
     """The index is a database the data tier declares, reached by a path orthanc_index knows (socket only locally)."""
     problems = []
-    if mode not in ORTHANC_INDEX_MODES:
+    if mode not in orthanc_index.MODES:
         problems.append("%s: orthanc_database_mode: %r is not one of %s (rule: the index is reached over PostgreSQL's "
                         "local socket or one direct verify-full TLS connection, never through PgBouncer)"
-                        % (host, mode, ", ".join(ORTHANC_INDEX_MODES)))
+                        % (host, mode, ", ".join(orthanc_index.MODES)))
     elif mode == "socket" and database_host is not None and database_host != host:
         problems.append("%s: orthanc_database_mode: 'socket' but orthanc_database_host is %r (rule: the socket is "
                         "PostgreSQL's on this host; use auto or direct for a remote index)" % (host, database_host))
