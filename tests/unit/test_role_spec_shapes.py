@@ -18,13 +18,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
 TYPES = {"str", "int", "bool", "float", "path", "list", "dict", "raw"}
 # Variable files a site or a test scenario supplies, each with the roles it feeds.
-VARIABLE_FILES = sorted(
+# A site's vault (vault.yml, ansible-vault encrypted, never in the repository) is not a shipped file.
+VARIABLE_FILES = sorted(p for p in (
     list((ROOT / "inventories").glob("*/group_vars/all/*.yml"))
     + list((ROOT / "inventories").glob("*/group_vars/all.yml"))
     + list((ROOT / "molecule").glob("*/inventory/group_vars/*.yml"))
     + list((ROOT / "molecule").glob("*/inventory/host_vars/*.yml"))
     + list((ROOT / "molecule").glob("*/host_vars/*.yml"))
-)
+) if p.name != "vault.yml")
 INVENTORY_FILES = sorted(list((ROOT / "inventories").glob("*/hosts.yml")) + list((ROOT / "molecule").glob("*/inventory/*.yml")))
 
 
