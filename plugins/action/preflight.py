@@ -174,7 +174,7 @@ class ActionModule(ActionBase):
             problems.extend(checks.check_redis_users(host, "imaging_redis_users", redis_users,
                                                      values.get("redis_admin_user", "admin")))
         if "imaging_dicom" in host_groups:
-            problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode"),
+            problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode", "auto"),
                                                        values.get("orthanc_database_name"), databases,
                                                        values.get("orthanc_database_host")))
         if "app_services_list" in values:

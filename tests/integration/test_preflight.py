@@ -195,10 +195,15 @@ CATALOGUE = [
      ["validation_pq_min_disk_free_percent: 150 is out of range (rule: 0-100"]),
     ("firewall-ssh-port-zero", {"firewall_ssh_port": 0}, ["firewall_ssh_port: 0 is out of range (rule: integer 1-65535)"]),
     # choices that break an engine
-    ("orthanc-index-transaction-pool", {"imaging_databases": [
-        {"name": "orthanc", "login": "orthanc", "password": "{{ vault_db_orthanc_password }}", "pool_mode": "transaction"},
+    ("orthanc-index-through-pgbouncer", {"orthanc_database_mode": "pgbouncer"},
+     ["orthanc_database_mode: 'pgbouncer' is not one of auto, socket, direct", "never through PgBouncer"]),
+    ("orthanc-index-socket-remote", {"orthanc_database_mode": "socket", "orthanc_database_host": "db-elsewhere"},
+     ["orthanc_database_mode: 'socket' but orthanc_database_host is 'db-elsewhere'", "use auto or direct"]),
+    ("orthanc-index-audit-without-ddl", {"imaging_databases": [
+        {"name": "orthanc", "login": "orthanc", "password": "{{ vault_db_orthanc_password }}", "pool_mode": "session",
+         "login_audit": "read"},
         {"name": "worklist", "login": "worklist", "password": "{{ vault_db_worklist_password }}"}]},
-     ["imaging_databases[0].pool_mode: 'transaction' for Orthanc's index 'orthanc'", "session-level advisory locks"]),
+     ["imaging_databases[0].login_audit: 'read'", "keep ddl and role"]),
     ("database-login-reserved", {"imaging_databases": [
         {"name": "orthanc", "login": "postgres", "password": "{{ vault_db_orthanc_password }}", "pool_mode": "session"},
         {"name": "worklist", "login": "worklist", "password": "{{ vault_db_worklist_password }}"}]},
