@@ -12,6 +12,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_index
 from ansible_collections.hospital.imaging.plugins.module_utils import preflight as checks
 
 import yaml
@@ -174,7 +175,7 @@ class ActionModule(ActionBase):
             problems.extend(checks.check_redis_users(host, "imaging_redis_users", redis_users,
                                                      values.get("redis_admin_user", "admin")))
         if "imaging_dicom" in host_groups:
-            problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode", "auto"),
+            problems.extend(checks.check_orthanc_index(host, values.get("orthanc_database_mode", orthanc_index.DEFAULT_MODE),
                                                        values.get("orthanc_database_name"), databases,
                                                        values.get("orthanc_database_host")))
         if "app_services_list" in values:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 MODES = ('auto', 'socket', 'direct')
+# The role's default (roles/orthanc defaults and argument_specs), and what preflight assumes when a site sets none.
+DEFAULT_MODE = 'auto'
 
 
 def resolve_mode(mode, host, database_host):

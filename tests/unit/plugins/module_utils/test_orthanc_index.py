@@ -6,10 +6,27 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+import pathlib
+
+import yaml
+
 from ansible_collections.hospital.imaging.plugins.module_utils import orthanc_index as oi
+
+ROLE = pathlib.Path(__file__).resolve().parents[4] / "roles" / "orthanc"
 
 ARGS = dict(port=5432, database="orthanc", login="orthanc", password="p@ss:w/rd?&", socket_directory="/var/run/postgresql",
             ca_file="/etc/orthanc/tls/ca.crt")
+
+
+def test_the_role_offers_the_modes_and_the_default_of_the_decision():
+    """The role's argument_specs and defaults, and preflight for a site that sets no mode, use this module's values."""
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    option = spec["argument_specs"]["main"]["options"]["orthanc_database_mode"]
+    assert tuple(option["choices"]) == oi.MODES
+    assert option["default"] == oi.DEFAULT_MODE
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    assert defaults["orthanc_database_mode"] == oi.DEFAULT_MODE
+    assert oi.DEFAULT_MODE in oi.MODES
 
 
 def test_auto_takes_the_socket_when_the_index_is_on_this_host():
