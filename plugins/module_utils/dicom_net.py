@@ -175,6 +175,7 @@ class DicomCheck(object):
         self.called_aet = normalize_ae_title(params['called_aet'])
         self.events = []
         self.abort_info = None
+        self.reject_info = None
         self.started = None
         self.association = None
         self.durations = dict(association=None, operation=None, release=None, total=None)
@@ -202,6 +203,11 @@ class DicomCheck(object):
         if type(pdu).__name__ == 'A_ABORT_RQ':
             self.abort_info = dict(source_code=getattr(pdu, 'source', None),
                                    reason_code=getattr(pdu, 'reason_diagnostic', None))
+        elif type(pdu).__name__ == 'A_ASSOCIATE_RJ':
+            # Kept from the PDU itself: a peer that closes the connection right after its A-ASSOCIATE-RJ can
+            # make pynetdicom's state machine see the close first and report an abort.
+            self.reject_info = dict(result=getattr(pdu, 'result', None), source=getattr(pdu, 'source', None),
+                                    reason=getattr(pdu, 'reason_diagnostic', None))
 
     def make_ae(self, contexts):
         ae = AE(ae_title=self.calling_aet)
@@ -273,11 +279,15 @@ class DicomCheck(object):
         evidence['tls_error'] = '; '.join(tls_alerts or tls_errors) or None
         if assoc.is_established or ('EVT_ACCEPTED' in self.events and evidence['accepted_contexts']):
             evidence.update(established=True, outcome='established', result='accepted')
-        elif assoc.is_rejected:
-            primitive = getattr(assoc.acceptor, 'primitive', None)
-            result = getattr(primitive, 'result', None)
-            source = getattr(primitive, 'result_source', None)
-            reason = getattr(primitive, 'diagnostic', None)
+        elif assoc.is_rejected or self.reject_info is not None:
+            primitive = getattr(assoc.acceptor, 'primitive', None) if assoc.is_rejected else None
+            if primitive is not None and getattr(primitive, 'result', None) is not None:
+                result = primitive.result
+                source = getattr(primitive, 'result_source', None)
+                reason = getattr(primitive, 'diagnostic', None)
+            else:
+                info = self.reject_info or {}
+                result, source, reason = info.get('result'), info.get('source'), info.get('reason')
             evidence.update(outcome='rejected', result=REJECT_RESULTS.get(result, 'rejected'), result_code=result,
                             source=REJECT_SOURCES.get(source, 'unknown'), source_code=source,
                             reason=REJECT_REASONS.get(source, {}).get(reason, 'unknown'), reason_code=reason)

@@ -7,6 +7,7 @@ from dicom_verdict through the dicom_refusal_row filter, fed the way the validat
 
 import socket
 import ssl
+import threading
 
 import pytest
 
@@ -259,3 +260,54 @@ def test_declared_node_still_gets_in_where_the_stranger_is_closed_out(run_module
     assert registered['results'][0]['success'] is True
     result = row(registered, calling=DECLARED)
     assert result['status'] == 'fail'
+
+
+class RejectAndClose(object):
+    """An archive that answers every association request with A-ASSOCIATE-RJ and closes the connection at once.
+
+    Orthanc's DCMTK does this: the close can reach the requestor's state machine before the RJ is handled.
+    """
+
+    # A-ASSOCIATE-RJ: type 3, length 4; result 1 (permanent), source 1 (service user), reason 3 (calling AE)
+    PDU = bytes([0x03, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01, 0x01, 0x03])
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.requests = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                header = conn.recv(6)
+                if len(header) == 6 and header[0] == 0x01:
+                    self.requests += 1
+                    conn.sendall(self.PDU)
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def stop(self):
+        self.listener.close()
+
+
+def test_rejection_followed_at_once_by_a_close_is_still_a_rejection(run_module):
+    scp = RejectAndClose()
+    try:
+        registered = attempts(run_module, scp.port, STRANGER, None, count=20)
+    finally:
+        scp.stop()
+    assert scp.requests == 20
+    for attempt in registered['results']:
+        association = attempt['association']
+        assert association['outcome'] == 'rejected', association
+        assert association['result'] == 'rejected-permanent' and association['source'] == 'service-user'
+        assert association['reason'] == 'calling-AE-title-not-recognized'
+    assert row(registered)['status'] == 'pass'
