@@ -17,6 +17,11 @@ ARGUMENT_SPEC = dict(
     content=dict(type='str'),
     unit_src=dict(type='str'),
     unit_content=dict(type='str'),
+    recovery=dict(type='dict', options=dict(
+        restart_sec=dict(type='int', required=True),
+        start_limit_burst=dict(type='int', required=True),
+        start_limit_interval_sec=dict(type='int', required=True),
+    )),
 )
 
 
@@ -32,7 +37,7 @@ class ActionModule(ActionBase):
 
         _validation, args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
-            mutually_exclusive=[('src', 'content'), ('unit_src', 'unit_content')],
+            mutually_exclusive=[('src', 'content', 'recovery'), ('unit_src', 'unit_content')],
         )
         found = systemd_dropin.problems(args)
         if found:

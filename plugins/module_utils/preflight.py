@@ -327,6 +327,12 @@ LIMITS = {
     "validation_pq_rows": (1, 4096, "pixels"),
     "validation_pq_columns": (1, 4096, "pixels"),
 }
+# Every service's crash recovery (systemd_dropin recovery): the same ranges the helper enforces.
+RECOVERY_ROLES = ("postgresql", "pgbouncer", "redis", "nginx", "orthanc", "app_services")
+for _role in RECOVERY_ROLES:
+    LIMITS["%s_restart_sec" % _role] = (1, 300, "RestartSec, seconds between a crash and the next start")
+    LIMITS["%s_start_limit_burst" % _role] = (1, 100, "StartLimitBurst, starts within the start limit's window")
+    LIMITS["%s_start_limit_interval_sec" % _role] = (1, 86400, "StartLimitIntervalSec, the start limit's window in seconds")
 # name: (pattern, what it means). Sizes and durations as the engines read them.
 FORMATS = {
     "redis_maxmemory": (r"^[0-9]+(b|k|kb|m|mb|g|gb)?$", "a size Redis reads, such as 256mb or 2gb"),
@@ -398,6 +404,13 @@ def check_related_limits(host, values):
     if minimum is not None and maximum is not None and minimum > maximum:
         problems.append("%s: os_hardening_password_min_days: %s is above os_hardening_password_max_days (%s) "
                         "(rule: a password can be changed before it expires)" % (host, minimum, maximum))
+    for role in RECOVERY_ROLES:
+        delay, burst = num("%s_restart_sec" % role), num("%s_start_limit_burst" % role)
+        window = num("%s_start_limit_interval_sec" % role)
+        if None not in (delay, burst, window) and window <= burst * delay:
+            problems.append("%s: %s_start_limit_interval_sec: %s is not longer than %s_start_limit_burst x %s_restart_sec "
+                            "(%s x %s) (rule: a crash loop must reach the start limit and leave the unit failed)"
+                            % (host, role, window, role, role, burst, delay))
     return problems
 
 

@@ -64,6 +64,50 @@ def verify_command(unit, dropin=None, unit_path=None):
                     ['/bin/sh', '-c', _SCRIPT, 'systemd-dropin-verify', unit, dropin or '', unit_path or '']) + ' %s'
 
 
+RECOVERY_DROPIN = 'recovery.conf'
+RECOVERY_LIMITS = {
+    'restart_sec': (1, 300),
+    'start_limit_burst': (1, 100),
+    'start_limit_interval_sec': (1, 86400),
+}
+
+
+def recovery_problems(recovery):
+    """What is wrong with a recovery policy (restart_sec, start_limit_burst, start_limit_interval_sec)."""
+    found = []
+    values = {}
+    for key, (low, high) in RECOVERY_LIMITS.items():
+        value = recovery.get(key)
+        try:
+            values[key] = int(value)
+        except (TypeError, ValueError):
+            found.append('recovery.%s must be an integer: %r' % (key, value))
+            continue
+        if not low <= values[key] <= high:
+            found.append('recovery.%s: %s is out of range (%s-%s)' % (key, value, low, high))
+    if not found and values['start_limit_interval_sec'] <= values['start_limit_burst'] * values['restart_sec']:
+        found.append('recovery.start_limit_interval_sec: %s is not longer than start_limit_burst x restart_sec '
+                     '(%s x %s): the start limit could never be reached'
+                     % (values['start_limit_interval_sec'], values['start_limit_burst'], values['restart_sec']))
+    return found
+
+
+def recovery_content(recovery):
+    """The drop-in that restarts a crashed service: Restart=on-failure (a crash, a kill, a failed start;
+    never a clean stop), RestartSec between tries, and a start limit after which the unit stays failed
+    (a loud, alertable state) instead of looping forever."""
+    return ('# Managed by hospital.imaging (systemd_dropin recovery): how systemd brings this service back.\n'
+            '[Unit]\n'
+            'StartLimitIntervalSec=%d\n'
+            'StartLimitBurst=%d\n'
+            '\n'
+            '[Service]\n'
+            'Restart=on-failure\n'
+            'RestartSec=%d\n'
+            % (int(recovery['start_limit_interval_sec']), int(recovery['start_limit_burst']),
+               int(recovery['restart_sec'])))
+
+
 def problems(args):
     """What is wrong with the arguments, as sentences (empty when they are usable)."""
     found = []
@@ -77,7 +121,11 @@ def problems(args):
             found.append('instance must be a unit instance name: %r' % args['instance'])
     if not DROPIN_NAME.match(args.get('dropin') or ''):
         found.append('dropin must be a file name ending in .conf: %r' % args.get('dropin'))
-    has_dropin = args.get('src') is not None or args.get('content') is not None
+    if args.get('recovery') is not None:
+        if args.get('src') is not None or args.get('content') is not None:
+            found.append('recovery is the drop-in: it excludes src and content')
+        found.extend(recovery_problems(args['recovery']))
+    has_dropin = args.get('src') is not None or args.get('content') is not None or args.get('recovery') is not None
     has_unit = args.get('unit_src') is not None or args.get('unit_content') is not None
     if args.get('src') is not None and args.get('content') is not None:
         found.append('src and content are mutually exclusive')
@@ -108,10 +156,13 @@ def plan(args):
     if own_unit:
         files.append(_entry('%s/%s' % (UNIT_DIR, unit), args.get('unit_src'), args.get('unit_content'),
                             verify_command(checked)))
-    if args.get('src') is not None or args.get('content') is not None:
+    content = args.get('content')
+    if args.get('recovery') is not None:
+        content = recovery_content(args['recovery'])
+    if args.get('src') is not None or content is not None:
         directory = '%s/%s.d' % (UNIT_DIR, unit)
         files.append(dict(path=directory, state='directory', owner='root', group='root', mode='0755'))
-        files.append(_entry('%s/%s' % (directory, args['dropin']), args.get('src'), args.get('content'),
+        files.append(_entry('%s/%s' % (directory, args['dropin']), args.get('src'), content,
                             verify_command(checked, args['dropin'],
                                            '%s/%s' % (UNIT_DIR, unit) if own_unit else None)))
     return files

@@ -55,8 +55,32 @@ options:
       - Mutually exclusive with O(content).
     type: str
   content:
-    description: The drop-in's whole text. Mutually exclusive with O(src).
+    description: The drop-in's whole text. Mutually exclusive with O(src) and O(recovery).
     type: str
+  recovery:
+    description:
+      - The drop-in is the service's crash-recovery policy, written by the collection itself (give
+        O(dropin=recovery.conf)), the same for every service of the stack.
+      - C(Restart=on-failure) restarts the service after a crash, a kill or a failed start, never after
+        a clean stop; C(RestartSec) waits between tries; after C(StartLimitBurst) starts within
+        C(StartLimitIntervalSec) the unit stays failed (loud, and alertable) instead of looping forever.
+      - The interval must be longer than O(recovery.start_limit_burst) times O(recovery.restart_sec),
+        or the limit could never be reached.
+      - Mutually exclusive with O(src) and O(content).
+    type: dict
+    suboptions:
+      restart_sec:
+        description: Seconds between a crash and the next start (1-300).
+        type: int
+        required: true
+      start_limit_burst:
+        description: Starts allowed within O(recovery.start_limit_interval_sec) (1-100).
+        type: int
+        required: true
+      start_limit_interval_sec:
+        description: The window of the start limit, in seconds (1-86400).
+        type: int
+        required: true
   unit_src:
     description:
       - The unit file itself, for a unit the role owns (not a packaged one), as a template of the role's
@@ -68,7 +92,7 @@ options:
     description: The unit file's whole text. Mutually exclusive with O(unit_src).
     type: str
 notes:
-  - At least one of O(src), O(content), O(unit_src), O(unit_content) is required.
+  - At least one of O(src), O(content), O(recovery), O(unit_src), O(unit_content) is required.
   - Needs C(systemd-analyze) and C(systemctl) on the managed host.
 seealso:
   - module: hospital.imaging.managed_files
@@ -87,6 +111,16 @@ EXAMPLES = r"""
     instance: 15-main
     src: service-sandbox.conf.j2
   notify: Restart postgresql
+
+- name: Restart NGINX by itself after a crash, at most 5 starts in 300 s
+  hospital.imaging.systemd_dropin:
+    unit: nginx.service
+    dropin: recovery.conf
+    recovery:
+      restart_sec: 2
+      start_limit_burst: 5
+      start_limit_interval_sec: 300
+  notify: Reload systemd
 
 - name: Install a role's own sandboxed unit
   hospital.imaging.systemd_dropin:

@@ -194,6 +194,12 @@ CATALOGUE = [
     ("pq-disk-free-percent", {"validation_pq_min_disk_free_percent": 150},
      ["validation_pq_min_disk_free_percent: 150 is out of range (rule: 0-100"]),
     ("firewall-ssh-port-zero", {"firewall_ssh_port": 0}, ["firewall_ssh_port: 0 is out of range (rule: integer 1-65535)"]),
+    ("postgresql-restart-sec-zero", {"postgresql_restart_sec": 0},
+     ["postgresql_restart_sec: 0 is out of range (rule: 1-300"]),
+    ("nginx-start-limit-never-reached", {"nginx_restart_sec": 30, "nginx_start_limit_burst": 10,
+                                         "nginx_start_limit_interval_sec": 300},
+     ["nginx_start_limit_interval_sec: 300 is not longer than nginx_start_limit_burst x nginx_restart_sec (10 x 30)",
+      "rule: a crash loop must reach the start limit"]),
     # choices that break an engine
     ("orthanc-index-through-pgbouncer", {"orthanc_database_mode": "pgbouncer"},
      ["orthanc_database_mode: 'pgbouncer' is not one of auto, socket, direct", "never through PgBouncer"]),

@@ -345,3 +345,14 @@ def test_validation_probes_the_archive_it_validates(values, fragment):
     if fragment:
         assert len(problems) == 1 and fragment in problems[0]
     assert pf.check_validation_agrees("h", {k: v for k, v in values.items() if k != "validation_dicom_called_aet"}) == []
+
+
+@pytest.mark.parametrize("role", pf.RECOVERY_ROLES)
+def test_a_start_limit_that_can_never_be_reached_is_refused(role):
+    loop = {"%s_restart_sec" % role: 10, "%s_start_limit_burst" % role: 5, "%s_start_limit_interval_sec" % role: 50}
+    problems = pf.check_related_limits("h", loop)
+    assert len(problems) == 1 and "h: %s_start_limit_interval_sec: 50" % role in problems[0]
+    assert "rule: a crash loop must reach the start limit" in problems[0]
+    assert pf.check_related_limits("h", dict(loop, **{"%s_start_limit_interval_sec" % role: 51})) == []
+    assert pf.check_limits("h", {"%s_restart_sec" % role: 0}) != []
+    assert pf.check_limits("h", {"%s_start_limit_burst" % role: 101}) != []

@@ -66,6 +66,34 @@ def test_problems(args, fragment):
     assert any(fragment in p for p in systemd_dropin.problems(args)), systemd_dropin.problems(args)
 
 
+RECOVERY = dict(restart_sec=2, start_limit_burst=5, start_limit_interval_sec=300)
+
+
+def test_recovery_is_the_dropin():
+    files = systemd_dropin.plan(dict(unit='nginx.service', dropin='recovery.conf', recovery=RECOVERY))
+    dropin = files[-1]
+    assert dropin['path'] == '/etc/systemd/system/nginx.service.d/recovery.conf'
+    lines = dropin['content'].splitlines()
+    assert lines[1:] == ['[Unit]', 'StartLimitIntervalSec=300', 'StartLimitBurst=5', '',
+                         '[Service]', 'Restart=on-failure', 'RestartSec=2']
+    assert dropin['validate'] == systemd_dropin.verify_command('nginx.service', 'recovery.conf')
+
+
+@pytest.mark.parametrize('recovery, fragment', [
+    (dict(RECOVERY, restart_sec=0), 'recovery.restart_sec: 0 is out of range'),
+    (dict(RECOVERY, start_limit_burst='many'), 'recovery.start_limit_burst must be an integer'),
+    (dict(RECOVERY, start_limit_interval_sec=10), 'could never be reached'),
+])
+def test_recovery_problems(recovery, fragment):
+    found = systemd_dropin.problems(dict(unit='nginx.service', dropin='recovery.conf', recovery=recovery))
+    assert any(fragment in p for p in found), found
+
+
+def test_recovery_excludes_src():
+    found = systemd_dropin.problems(dict(unit='nginx.service', dropin='recovery.conf', recovery=RECOVERY, src='a'))
+    assert any('excludes src and content' in p for p in found), found
+
+
 def test_usable_arguments_have_no_problem():
     assert systemd_dropin.problems(dict(unit='postgresql@.service', instance='15-main', dropin='hardening.conf', src='a')) == []
 
@@ -114,6 +142,37 @@ def test_verify_a_unit_the_role_writes(workdir, body, ok):
     candidate.write_text(body)
     result = _run(systemd_dropin.verify_command('hi-test.service'), str(candidate))
     assert (result.returncode == 0) is ok, result.stdout + result.stderr
+
+
+@needs_systemd_analyze
+def test_the_recovery_dropin_passes_verify(workdir):
+    unit = workdir / 'hi-test.service'
+    unit.write_text(UNIT)
+    candidate = workdir / 'recovery.conf'
+    candidate.write_text(systemd_dropin.recovery_content(RECOVERY))
+    result = _run(systemd_dropin.verify_command('hi-test.service', 'recovery.conf', str(unit)), str(candidate))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Every daemon of the stack is brought back by systemd after a crash, through the one recovery drop-in.
+RECOVERED_SERVICES = {'postgresql': 'postgresql@.service', 'pgbouncer': 'pgbouncer.service', 'redis': 'redis-server.service',
+                      'nginx': 'nginx.service', 'orthanc': '{{ item.service }}.service',
+                      'app_services': '{{ __app_services_unit_prefix }}{{ item.name }}.service'}
+
+
+def test_every_daemon_of_the_stack_has_the_recovery_dropin():
+    found = {}
+    for path, task in _role_tasks():
+        args = task.get(HELPER)
+        if isinstance(args, dict) and 'recovery' in args:
+            role = path.parent.parent.name
+            assert args.get('dropin') == systemd_dropin.RECOVERY_DROPIN, '%s: %r' % (path, task.get('name'))
+            assert args['recovery'] == {key: '{{ %s_%s }}' % (role, key) for key in systemd_dropin.RECOVERY_LIMITS}
+            found[role] = args['unit']
+    assert found == RECOVERED_SERVICES
+    # no unit the roles write carries a restart policy of its own beside it
+    for template in ROOT.glob('roles/*/templates/*.j2'):
+        assert 'Restart=' not in template.read_text(encoding='utf-8'), template
 
 
 @needs_systemd_analyze
