@@ -6,7 +6,10 @@ can produce (vault secrets, templated inventory variables) are read through ``an
 templating on the controller, with the scenario's inventory and vault password.
 """
 
+import base64
 import functools
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -108,6 +111,60 @@ def printed_commands():
     out = subprocess.run([os.path.join(PROJECT, "scripts", "sandbox"), "status"], cwd=PROJECT, env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout
     return out, [line.split("send a study:", 1)[1].strip() for line in out.splitlines() if "send a study:" in line]
+
+
+def ct_instance(patient_name, patient_id, study_uid=None, series_uid=None, pixels=None):
+    """A synthetic 64x64 16-bit CT instance as DICOM Part-10 bytes, and its data set.
+
+    A new study and series unless given; ``pixels`` (8192 bytes) instead of a black image.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.Modality = "CT"
+    ds.StudyDate = "20260101"
+    ds.AccessionNumber = patient_id[:16]
+    ds.Rows = ds.Columns = 64
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = pixels if pixels is not None else bytes(64 * 64 * 2)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue(), ds
+
+
+def dataset_sha256(part10):
+    """SHA-256 of a Part-10 file's data set, its file meta information left out.
+
+    The archive writes its own meta group (its implementation, the sender's AE title) in front of
+    what it received; the data set is what the modality sent.
+    """
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    stream = io.BytesIO(part10)
+    read_preamble(stream, False)
+    _read_file_meta_info(stream)
+    return hashlib.sha256(part10[stream.tell():]).hexdigest()
+
+
+def put_file(host, path, data):
+    encoded = base64.b64encode(data).decode()
+    host.check_output(f"echo {encoded} | base64 -d > {path}")
 
 
 @pytest.fixture(scope="module")

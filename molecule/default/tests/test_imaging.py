@@ -6,7 +6,6 @@ test_clients group, a modality host with DCMTK, OpenSSL and curl. DICOM traffic 
 "another address" comes from this controller through pynetdicom.
 """
 
-import base64
 import json
 import os
 import shlex
@@ -15,8 +14,8 @@ import time
 import uuid
 
 import pytest
-from conftest import (INVENTORY, PROJECT, ansible_env, dicom_listeners, inventory_runner, orthanc_config, orthanc_record,
-                      printed_commands, stack_host, strip_json_comments)
+from conftest import (INVENTORY, PROJECT, ansible_env, ct_instance, dicom_listeners, inventory_runner, orthanc_config,
+                      orthanc_record, printed_commands, put_file, stack_host, strip_json_comments)
 
 RUNNER = inventory_runner()
 
@@ -95,45 +94,6 @@ def _curl(host, args, auth=None):
 def _status(host, args, auth=None):
     """Run curl on host, return only the HTTP status."""
     return _curl(host, args, auth)[0]
-
-
-def _ct_instance(patient_name, patient_id):
-    """A synthetic 64x64 16-bit CT instance as DICOM Part-10 bytes, and its UIDs."""
-    import io
-
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
-    ds.Modality = "CT"
-    ds.StudyDate = "20260101"
-    ds.AccessionNumber = patient_id[:16]
-    ds.Rows = ds.Columns = 64
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = bytes(64 * 64 * 2)
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue(), ds
-
-
-def _put_file(host, path, data):
-    encoded = base64.b64encode(data).decode()
-    host.check_output(f"echo {encoded} | base64 -d > {path}")
 
 
 # --- Orthanc itself -----------------------------------------------------------------------------
@@ -247,12 +207,12 @@ def test_tls_versions(client, version, accepted):
 
 def test_dicomweb_stow_qido_wado_round_trip(client, web, base_url, admin):
     token = uuid.uuid4().hex[:12].upper()
-    data, ds = _ct_instance(f"STOW^{token}", f"STOW{token}")
+    data, ds = ct_instance(f"STOW^{token}", f"STOW{token}")
     boundary = "imaging-" + uuid.uuid4().hex
     body = (
         f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
     )
-    _put_file(client, "/tmp/stow-body", body)
+    put_file(client, "/tmp/stow-body", body)
     ctype = f'Content-Type: multipart/related; type="application/dicom"; boundary={boundary}'
 
     status = _status(client, f"-X POST -H {shlex.quote(ctype)} --data-binary @/tmp/stow-body {base_url}/dicom-web/studies")
@@ -443,8 +403,8 @@ def test_plain_dicom_is_refused_by_the_tls_listener(modality, tls_target):
 @needs_client
 def test_declared_modality_stores_and_finds(modality, declared, dicom_target, dicom, admin):
     token = uuid.uuid4().hex[:10].upper()
-    data, ds = _ct_instance(f"CSTORE^{token}", f"CS{token}")
-    _put_file(modality, "/tmp/cstore.dcm", data)
+    data, ds = ct_instance(f"CSTORE^{token}", f"CS{token}")
+    put_file(modality, "/tmp/cstore.dcm", data)
     tls = _dcmtk_tls(dicom_target)
     res = modality.run(f"storescu {tls}-aet {declared[1]['AET']} -aec {dicom_target['aet']} {dicom_target['host']} {dicom_target['port']} /tmp/cstore.dcm")
     assert res.rc == 0, res.stderr
@@ -464,8 +424,8 @@ def test_parallel_associations_store_every_instance(modality, declared, dicom_ta
     token = uuid.uuid4().hex[:10].upper()
     patient_id = f"PA{token}"
     for n in range(40):
-        data, _ds = _ct_instance(f"PARALLEL^{token}", patient_id)
-        _put_file(modality, f"/tmp/parallel-{token}-{n:02d}.dcm", data)
+        data, _ds = ct_instance(f"PARALLEL^{token}", patient_id)
+        put_file(modality, f"/tmp/parallel-{token}-{n:02d}.dcm", data)
     tls = _dcmtk_tls(dicom_target)
     send = (f"storescu {tls}-aet {declared[1]['AET']} -aec {dicom_target['aet']} "
             f"{dicom_target['host']} {dicom_target['port']}")
@@ -513,7 +473,7 @@ def test_declared_aet_from_another_address_is_rejected(modality, declared, dicom
     assert address != modality.interface.default().addresses[0]
     python = "/opt/imaging-checks/bin/python"
     assert dicom.file(python).exists, "the validation role installs pynetdicom there"
-    _put_file(dicom, "/tmp/wrong_address_probe.py", WRONG_ADDRESS_PROBE.encode())
+    put_file(dicom, "/tmp/wrong_address_probe.py", WRONG_ADDRESS_PROBE.encode())
     out = dicom.check_output(
         f"{python} /tmp/wrong_address_probe.py {address} {dicom_target['port']} {dicom_target['aet']} "
         f"{declared[1]['AET']} {1 if dicom_target['tls'] else 0}"
@@ -547,7 +507,7 @@ def test_printed_command_stores_a_study_as_the_workstation(dicom, admin, listene
     command = next(c for c in commands if f"127.0.0.1 {port} " in c)
     address = dicom.interface.default().addresses[0]
     token = uuid.uuid4().hex[:10].upper()
-    data, ds = _ct_instance(f"WORKSTATION^{token}", f"WS{token}")
+    data, ds = ct_instance(f"WORKSTATION^{token}", f"WS{token}")
     (tmp_path / "study.dcm").write_bytes(data)
     res = subprocess.run(command.replace(f"127.0.0.1 {port} ", f"{address} {port} "), shell=True, cwd=tmp_path,
                          env=DCMTK_FIRST, capture_output=True, text=True, timeout=120, check=False)
@@ -564,7 +524,7 @@ def test_printed_command_with_another_ae_title_is_refused(dicom, listener, tmp_p
     port = next(item["port"] for item in dicom_listeners(dicom) if item["name"] == listener)
     command = next(c for c in commands if f"127.0.0.1 {port} " in c).replace("-aet WORKSTATION", "-aet NOTDECLARED")
     address = dicom.interface.default().addresses[0]
-    data, _ds = _ct_instance("REFUSED^WS", "WSREFUSED")
+    data, _ds = ct_instance("REFUSED^WS", "WSREFUSED")
     (tmp_path / "study.dcm").write_bytes(data)
     res = subprocess.run(command.replace(f"127.0.0.1 {port} ", f"{address} {port} "), shell=True, cwd=tmp_path,
                          env=DCMTK_FIRST, capture_output=True, text=True, timeout=120, check=False)
