@@ -284,7 +284,7 @@ class RejectAndClose(object):
     def serve(self):
         while True:
             try:
-                conn, _ = self.listener.accept()
+                conn, _peer = self.listener.accept()
             except OSError:
                 return
             with conn:

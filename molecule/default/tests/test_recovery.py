@@ -305,10 +305,11 @@ def test_a_killed_daemon_comes_back_and_no_acknowledged_instance_is_lost(service
 
 @drill
 @pytest.mark.disruptive
-def test_a_read_only_image_store_fails_the_stores_and_acknowledges_nothing_unwritten(dicom, modality, orthanc_api,
-                                                                                    tls_listener):
+def test_a_read_only_image_store_fails_the_stores_and_acknowledges_nothing_unwritten(
+        dicom, modality, orthanc_api, tls_listener):
     """The image store made read-only for 30 s, in the mount namespace of the Orthanc process under load:
-    every C-STORE in that window gets a failure status, the process stays up, and storing resumes after."""
+    every C-STORE made in that window fails (a failure status, or no answer until the modality's DIMSE
+    timeout; never a success), the process stays up, and storing resumes after."""
     unit = f"{tls_listener['service']}.service"
     pid, state, _restarts = unit_state(dicom, unit)
     assert state == "active"
