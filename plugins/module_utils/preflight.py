@@ -328,8 +328,10 @@ LIMITS = {
     "validation_pq_columns": (1, 4096, "pixels"),
 }
 # Every service's crash recovery (systemd_dropin recovery): the same ranges the helper enforces.
+# Each role's value defaults to the site-wide imaging_* one, which defaults to RECOVERY_DEFAULTS (the roles' defaults).
 RECOVERY_ROLES = ("postgresql", "pgbouncer", "redis", "nginx", "orthanc", "app_services")
-for _role in RECOVERY_ROLES:
+RECOVERY_DEFAULTS = {"restart_sec": 2, "start_limit_burst": 5, "start_limit_interval_sec": 300}
+for _role in ("imaging",) + RECOVERY_ROLES:
     LIMITS["%s_restart_sec" % _role] = (1, 300, "RestartSec, seconds between a crash and the next start")
     LIMITS["%s_start_limit_burst" % _role] = (1, 100, "StartLimitBurst, starts within the start limit's window")
     LIMITS["%s_start_limit_interval_sec" % _role] = (1, 86400, "StartLimitIntervalSec, the start limit's window in seconds")
@@ -377,6 +379,26 @@ def check_limits(host, values):
     return problems
 
 
+def _recovery_problems(host, values, num):
+    """A start limit a crash loop could never reach, per role, with the values the role will use."""
+    problems = []
+    for prefix in ("imaging",) + RECOVERY_ROLES:
+        used = {}
+        for key, default in RECOVERY_DEFAULTS.items():
+            names = ["%s_%s" % (prefix, key)] + (["imaging_%s" % key] if prefix != "imaging" else [])
+            name = next((n for n in names if n in values), None)
+            used[key] = (name, num(name)) if name else ("%s (default)" % names[0], default)
+        if not any(name in values for name, _value in used.values() if name.startswith(prefix + "_")):
+            continue
+        (delay_name, delay), (burst_name, burst) = used["restart_sec"], used["start_limit_burst"]
+        window_name, window = used["start_limit_interval_sec"]
+        if None not in (delay, burst, window) and window <= burst * delay:
+            problems.append("%s: %s: %s is not longer than %s x %s (%s x %s) (rule: a crash loop must reach the "
+                            "start limit and leave the unit failed)"
+                            % (host, window_name, window, burst_name, delay_name, burst, delay))
+    return problems
+
+
 def check_related_limits(host, values):
     """Settings whose ranges depend on each other."""
     problems = []
@@ -404,13 +426,7 @@ def check_related_limits(host, values):
     if minimum is not None and maximum is not None and minimum > maximum:
         problems.append("%s: os_hardening_password_min_days: %s is above os_hardening_password_max_days (%s) "
                         "(rule: a password can be changed before it expires)" % (host, minimum, maximum))
-    for role in RECOVERY_ROLES:
-        delay, burst = num("%s_restart_sec" % role), num("%s_start_limit_burst" % role)
-        window = num("%s_start_limit_interval_sec" % role)
-        if None not in (delay, burst, window) and window <= burst * delay:
-            problems.append("%s: %s_start_limit_interval_sec: %s is not longer than %s_start_limit_burst x %s_restart_sec "
-                            "(%s x %s) (rule: a crash loop must reach the start limit and leave the unit failed)"
-                            % (host, role, window, role, role, burst, delay))
+    problems.extend(_recovery_problems(host, values, num))
     return problems
 
 

@@ -196,6 +196,9 @@ CATALOGUE = [
     ("firewall-ssh-port-zero", {"firewall_ssh_port": 0}, ["firewall_ssh_port: 0 is out of range (rule: integer 1-65535)"]),
     ("postgresql-restart-sec-zero", {"postgresql_restart_sec": 0},
      ["postgresql_restart_sec: 0 is out of range (rule: 1-300"]),
+    ("site-restart-sec-never-reaches-the-limit", {"imaging_restart_sec": 100},
+     ["imaging_start_limit_interval_sec (default): 300 is not longer than imaging_start_limit_burst (default) x "
+      "imaging_restart_sec (5 x 100)"]),
     ("nginx-start-limit-never-reached", {"nginx_restart_sec": 30, "nginx_start_limit_burst": 10,
                                          "nginx_start_limit_interval_sec": 300},
      ["nginx_start_limit_interval_sec: 300 is not longer than nginx_start_limit_burst x nginx_restart_sec (10 x 30)",
