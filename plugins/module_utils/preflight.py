@@ -330,7 +330,7 @@ LIMITS = {
 # Every service's crash recovery (systemd_dropin recovery): the same ranges the helper enforces.
 # Each role's value defaults to the site-wide imaging_* one, which defaults to RECOVERY_DEFAULTS (the roles' defaults).
 RECOVERY_ROLES = ("postgresql", "pgbouncer", "redis", "nginx", "orthanc", "app_services")
-RECOVERY_DEFAULTS = {"restart_sec": 2, "start_limit_burst": 5, "start_limit_interval_sec": 300}
+RECOVERY_DEFAULTS = {"restart_sec": 2, "start_limit_burst": 5, "start_limit_interval_sec": 60}
 for _role in ("imaging",) + RECOVERY_ROLES:
     LIMITS["%s_restart_sec" % _role] = (1, 300, "RestartSec, seconds between a crash and the next start")
     LIMITS["%s_start_limit_burst" % _role] = (1, 100, "StartLimitBurst, starts within the start limit's window")

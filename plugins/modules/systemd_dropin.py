@@ -112,14 +112,14 @@ EXAMPLES = r"""
     src: service-sandbox.conf.j2
   notify: Restart postgresql
 
-- name: Restart NGINX by itself after a crash, at most 5 starts in 300 s
+- name: Restart NGINX by itself after a crash, at most 5 starts in 60 s
   hospital.imaging.systemd_dropin:
     unit: nginx.service
     dropin: recovery.conf
     recovery:
       restart_sec: 2
       start_limit_burst: 5
-      start_limit_interval_sec: 300
+      start_limit_interval_sec: 60
   notify: Reload systemd
 
 - name: Install a role's own sandboxed unit

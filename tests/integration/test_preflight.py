@@ -197,7 +197,7 @@ CATALOGUE = [
     ("postgresql-restart-sec-zero", {"postgresql_restart_sec": 0},
      ["postgresql_restart_sec: 0 is out of range (rule: 1-300"]),
     ("site-restart-sec-never-reaches-the-limit", {"imaging_restart_sec": 100},
-     ["imaging_start_limit_interval_sec (default): 300 is not longer than imaging_start_limit_burst (default) x "
+     ["imaging_start_limit_interval_sec (default): 60 is not longer than imaging_start_limit_burst (default) x "
       "imaging_restart_sec (5 x 100)"]),
     ("nginx-start-limit-never-reached", {"nginx_restart_sec": 30, "nginx_start_limit_burst": 10,
                                          "nginx_start_limit_interval_sec": 300},

@@ -262,7 +262,7 @@ def test_every_daemon_restarts_after_a_crash_within_a_start_limit(dicom):
         values = dict(line.split("=", 1) for line in out.splitlines())
         assert values["Restart"] == "on-failure", (unit, values)
         assert values["RestartUSec"] == "2s" and values["StartLimitBurst"] == "5", (unit, values)
-        assert values["StartLimitIntervalUSec"] == "5min", (unit, values)
+        assert values["StartLimitIntervalUSec"] == "1min", (unit, values)
         assert "/recovery.conf" in values["DropInPaths"], (unit, values)
 
 

@@ -359,16 +359,16 @@ def test_a_start_limit_that_can_never_be_reached_is_refused(role):
 
 
 def test_the_site_wide_recovery_values_are_checked_with_the_defaults_they_meet():
-    # imaging_restart_sec alone: 5 starts x 100 s never fit the default 300 s window, for every role
+    # imaging_restart_sec alone: 5 starts x 100 s never fit the default 60 s window, for every role
     problems = pf.check_related_limits("h", {"imaging_restart_sec": 100})
-    assert problems == ["h: imaging_start_limit_interval_sec (default): 300 is not longer than imaging_start_limit_burst "
+    assert problems == ["h: imaging_start_limit_interval_sec (default): 60 is not longer than imaging_start_limit_burst "
                         "(default) x imaging_restart_sec (5 x 100) (rule: a crash loop must reach the start limit and leave the unit failed)"]
     assert pf.check_limits("h", {"imaging_start_limit_burst": 0}) != []
     # a role's own window fixes it for that role; the site-wide values still apply to the others
     fixed = pf.check_related_limits("h", {"imaging_restart_sec": 100, "orthanc_start_limit_interval_sec": 600})
-    assert len(fixed) == 1 and fixed[0].startswith("h: imaging_start_limit_interval_sec (default): 300")
+    assert len(fixed) == 1 and fixed[0].startswith("h: imaging_start_limit_interval_sec (default): 60")
     assert pf.check_related_limits("h", {"redis_restart_sec": 100}) == [
-        "h: redis_start_limit_interval_sec (default): 300 is not longer than redis_start_limit_burst (default) x "
+        "h: redis_start_limit_interval_sec (default): 60 is not longer than redis_start_limit_burst (default) x "
         "redis_restart_sec (5 x 100) (rule: a crash loop must reach the start limit and leave the unit failed)"]
 
 
