@@ -4,6 +4,8 @@ import json
 import os
 import re
 
+import pytest
+
 from conftest import PROJECT, run_playbook
 
 
@@ -46,6 +48,10 @@ def test_every_role_left_its_record(host):
     assert roles <= present, sorted(roles - present)
 
 
+# A full check-mode pass of site.yml takes about three and a half minutes: it runs in the Debian 13 pass of the
+# default scenario (the Debian 12 pass runs the repeated validation and the crash drills), to keep CI in its budget.
+@pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "trixie",
+                    reason="runs in the Debian 13 pass of the default scenario")
 def test_check_mode_changes_nothing():
     """site.yml in check mode on the converged stack: no failure and nothing to change (every role
     supports check mode; validation, which exercises the live stack, says so and stops)."""

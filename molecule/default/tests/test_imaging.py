@@ -595,7 +595,7 @@ def _run_imaging(extra_vars, tags):
 
 def test_broken_orthanc_value_is_rolled_back(dicom, admin):
     before = dicom.file("/etc/orthanc/orthanc.json").sha256sum
-    res = _run_imaging({"orthanc_extra_options": {"DicomPort": "not-a-port"}, "orthanc_health_retries": 8}, "orthanc_config")
+    res = _run_imaging({"orthanc_extra_options": {"DicomPort": "not-a-port"}, "orthanc_health_retries": 3}, "orthanc_config")
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "did not accept the new configuration" in out
