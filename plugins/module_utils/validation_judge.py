@@ -153,6 +153,32 @@ def judge_backup_restore(ev):
                    "restore_stdout": _tail(restore, "stdout_lines"), "restore_stderr": _tail(restore, "stderr_lines")})
 
 
+def judge_image_backup_restore(ev):
+    """OQ: an image backup exits 0, its newest snapshot restores into a scratch directory, and every file there
+    matches the SHA-256 manifest the snapshot carries (an empty store has nothing to check).
+
+    ev: backup, restore and sha256 (registered command results; sha256 skipped for an empty store), record
+    (the snapshot's record.json as text) and restore_dir.
+    """
+    backup, restore, sha = ev.get("backup") or {}, ev.get("restore") or {}, ev.get("sha256") or {}
+    try:
+        record = json.loads(ev.get("record") or "")
+    except ValueError:
+        record = {}
+    files = record.get("files") if isinstance(record, dict) else None
+    checked = _rc(sha) == 0 if files else sha.get("skipped", False) and files == 0
+    ok = _rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked
+    return result("pass" if ok else "fail",
+                  {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches"},
+                  {"backup_rc": _rc(backup), "restore_rc": _rc(restore), "files": files,
+                   "manifest": "every file matches" if checked else ("no record" if files is None else "mismatch")},
+                  "image backup rc=%s, restore rc=%s into %s, %s files checked against the snapshot's manifest"
+                  % (_rc(backup), _rc(restore), ev.get("restore_dir"), files),
+                  {"record": record, "backup_stdout": _tail(backup, "stdout_lines"), "backup_stderr": _tail(backup, "stderr_lines"),
+                   "restore_stderr": _tail(restore, "stderr_lines"), "sha256_stdout": _tail(sha, "stdout_lines", 20),
+                   "sha256_stderr": _tail(sha, "stderr_lines")})
+
+
 def pq_judge(section):
     """The judge of one section of the pq_dicom_ingest return (validation_pq judges each section)."""
     def judge(ev):
@@ -196,6 +222,7 @@ KINDS = {
     "dicom_unknown_aet": Kind("oq_dicom", judge_dicom_unknown_aet, "dicom_store (undeclared AE)"),
     "dicom_wrong_host": Kind("oq_dicom", judge_dicom_wrong_host, "dicom_store (declared AE, wrong address)"),
     "backup_restore": Kind("oq_backup", judge_backup_restore, "backup_restore"),
+    "image_backup_restore": Kind("oq_image_backup", judge_image_backup_restore, "image_backup_restore"),
     "pq_ingest": Kind("pq", pq_judge("ingest"), "pq_dicom_ingest:ingest"),
     "pq_find": Kind("pq", pq_judge("find"), "pq_dicom_ingest:find"),
     "pq_resources": Kind("pq", pq_judge("resources"), "pq_dicom_ingest:resources"),

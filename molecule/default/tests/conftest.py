@@ -162,15 +162,45 @@ def dataset_sha256(part10):
     return hashlib.sha256(part10[stream.tell():]).hexdigest()
 
 
-def put_file(host, path, data):
+def put_file(host, path, data, chunk=96 * 1024):
+    """Write ``data`` to ``path`` on the host, through the command line in pieces (argv has a size limit)."""
     encoded = base64.b64encode(data).decode()
-    host.check_output(f"echo {encoded} | base64 -d > {path}")
+    host.check_output(f": > {path}.b64")
+    for start in range(0, len(encoded), chunk):
+        host.check_output(f"printf %s {encoded[start:start + chunk]} >> {path}.b64")
+    host.check_output(f"base64 -d {path}.b64 > {path} && rm -f {path}.b64")
 
 
 @pytest.fixture(scope="module")
 def host():
     """The all-in-one stack host."""
     return testinfra.get_host("docker://" + SANDBOX_CONTAINER)
+
+
+CURL_CONFIG = "/root/.imaging-tests.curl"
+
+
+@pytest.fixture(scope="module")
+def orthanc_api(host):
+    """A curl command line for the Orthanc REST API on loopback, and the main process's HTTP port.
+
+    The credentials stay in a curl configuration file on the stack host (mode 0600), out of every command
+    line a failing assertion prints. Transient answers (a process whose first index call after an index
+    restart fails and reconnects answers 503 once) are retried.
+    """
+    users = json.loads(strip_json_comments(host.file("/etc/orthanc/credentials.json").content_string))["RegisteredUsers"]
+    name = "admin" if "admin" in users else sorted(users)[0]
+    host.check_output(f"umask 077 && : > {CURL_CONFIG}")
+    put_file(host, CURL_CONFIG, ("user = %s\n" % json.dumps(f"{name}:{users[name]}")).encode())
+    yield f"curl -sf --retry 10 --retry-delay 1 -K {CURL_CONFIG}", orthanc_config(host)["HttpPort"]
+    host.run(f"rm -f {CURL_CONFIG}")
+
+
+@pytest.fixture(scope="module")
+def pg_version(host):
+    """The PostgreSQL major version the postgresql role recorded."""
+    fact = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)
+    return fact["version"]
 
 
 @pytest.fixture(scope="module")

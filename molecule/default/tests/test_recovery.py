@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 from conftest import (container_of, ct_instance, dataset_sha256, dicom_listeners, inventory_runner, orthanc_config,
-                      orthanc_record, put_file, stack_host, strip_json_comments)
+                      orthanc_record, put_file, stack_host)
 
 RUNNER = inventory_runner()
 DICOM_NAME = RUNNER.get_hosts("imaging_dicom")[0]
@@ -73,25 +73,6 @@ def modality():
     put_file(host, "/usr/local/bin/recovery-load", LOAD.encode())
     host.check_output("chmod 0755 /usr/local/bin/recovery-load")
     return host
-
-
-CURL_CONFIG = "/root/.recovery-drills.curl"
-
-
-@pytest.fixture(scope="module")
-def orthanc_api(dicom):
-    """A curl command line for the Orthanc REST API on loopback, and the main process's HTTP port.
-
-    The credentials stay in a curl configuration file on the stack host (mode 0600), out of every command
-    line a failing assertion prints. Transient answers (a process whose first index call after an index
-    restart fails and reconnects answers 503 once) are retried.
-    """
-    users = json.loads(strip_json_comments(dicom.file("/etc/orthanc/credentials.json").content_string))["RegisteredUsers"]
-    name = "admin" if "admin" in users else sorted(users)[0]
-    dicom.check_output(f"umask 077 && : > {CURL_CONFIG}")
-    put_file(dicom, CURL_CONFIG, ("user = %s\n" % json.dumps(f"{name}:{users[name]}")).encode())
-    yield f"curl -sf --retry 10 --retry-delay 1 -K {CURL_CONFIG}", orthanc_config(dicom)["HttpPort"]
-    dicom.run(f"rm -f {CURL_CONFIG}")
 
 
 @pytest.fixture(scope="module")

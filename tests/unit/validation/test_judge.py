@@ -27,12 +27,15 @@ def entry(kind, rid="REQ-001", groups=("imaging",)):
 # --------------------------------------------------------------------------- the table
 
 
-def test_every_catalogue_kind_has_a_runner_and_a_judge(catalogue):
+def test_every_catalogue_kind_has_a_runner_and_a_judge(catalogue, request):
+    """A runner is a function the module runs, or the validation task file that gathers the evidence."""
+    tasks = request.config.rootpath / "roles" / "validation" / "tasks"
     for item in catalogue:
         kind = item["check"]["kind"]
         assert kind in vj.KINDS, item["id"]
         assert callable(vj.KINDS[kind].judge)
-        assert callable(vj.KINDS[kind].run) or vj.KINDS[kind].run in ("oq_dicom", "oq_backup", "pq")
+        run = vj.KINDS[kind].run
+        assert callable(run) or (tasks / (run + ".yml")).is_file(), (item["id"], run)
 
 
 def test_the_module_runs_exactly_the_kinds_with_a_runner_function():
@@ -187,6 +190,40 @@ def test_backup_stdout_is_cut_to_the_last_40_lines():
     many = dict(BACKUP_OK, stdout_lines=[str(i) for i in range(100)])
     res = vj.judge_backup_restore({"backup": many, "restore": BACKUP_OK, "restored_version": RESTORED})
     assert res["evidence"]["backup_stdout"] == [str(i) for i in range(60, 100)]
+
+
+# --------------------------------------------------------------------------- OQ-BAK-002
+
+IMAGE_RECORD = '{"taken_at": "2026-12-02 18:00:00.000001", "files": 12, "manifest_sha256": "ab"}'
+OK = {"rc": 0, "stdout_lines": [], "stderr_lines": []}
+
+
+def test_image_backup_restore_pass():
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD,
+                                         "restore_dir": "/var/tmp/validation-image-restore-x"})
+    assert res["status"] == "pass", res
+    assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "files": 12, "manifest": "every file matches"}
+    assert res["evidence"]["record"]["manifest_sha256"] == "ab"
+
+
+def test_image_backup_restore_of_an_empty_store_passes_without_a_check():
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": {"skipped": True},
+                                         "record": '{"files": 0}'})
+    assert res["status"] == "pass", res
+
+
+@pytest.mark.parametrize("ev", [
+    {"backup": dict(OK, rc=1, stderr_lines=["Fatal: wrong password or no key found"]), "restore": OK, "sha256": OK,
+     "record": IMAGE_RECORD},
+    {"backup": OK, "restore": dict(OK, rc=1), "sha256": OK, "record": IMAGE_RECORD},
+    {"backup": OK, "restore": OK, "sha256": dict(OK, rc=1, stdout_lines=["./ab/cd/x: FAILED"]), "record": IMAGE_RECORD},
+    {"backup": OK, "restore": OK, "sha256": {"skipped": True}, "record": IMAGE_RECORD},
+    {"backup": OK, "restore": OK, "sha256": OK, "record": ""},
+    {"backup": OK, "restore": OK, "sha256": {"skipped": True}, "record": "not json"},
+])
+def test_image_backup_restore_fail(ev):
+    res = vj.judge_image_backup_restore(dict(ev, restore_dir="/var/tmp/x"))
+    assert res["status"] == "fail", res
 
 
 # --------------------------------------------------------------------------- PQ
