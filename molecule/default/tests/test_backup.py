@@ -123,8 +123,10 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
     second = _backup()
     assert second["instances"] == first["instances"] + 100
     assert second["new"] == 100, second
-    # deduplicated chunks plus the metadata: about the size of what is new, not of the store
-    assert second["added"] < 2 * size + 2 * 1024 * 1024, (second, size)
+    # Deduplicated chunks plus the metadata: about the size of what is new, not of the store. Each new file
+    # rewrites the tree blobs of the two directories above it (Orthanc's xx/yy fan-out, up to 256 entries of a
+    # few hundred bytes each), so the metadata allowance is per new file: 128 KiB (measured: 43 KiB).
+    assert second["added"] < 2 * size + second["new"] * 128 * 1024, (second, size)
     figures = (size, second["new"], second["added"], second["seconds"], second["playbook_seconds"])
     print("incremental image backup after 100 new instances (%d bytes): %d new files, %d bytes added, "
           "restic %.1f s, backup.yml %.0f s" % figures)
