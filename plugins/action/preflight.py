@@ -127,7 +127,7 @@ class ActionModule(ActionBase):
            "orthanc_database_mode", "orthanc_database_name", "orthanc_database_host", "imaging_databases", "imaging_redis_users",
            "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
            "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size",
-           "validation_dicom_listeners"])))
+           "validation_dicom_listeners", "orthanc_backup_enabled", "orthanc_backup_offsite_host", "imaging_environment"])))
 
     @staticmethod
     def _role_applies(name, roles, host_groups):
@@ -153,7 +153,7 @@ class ActionModule(ActionBase):
                 values[name] = value
         return values, by_site
 
-    def _check_semantics(self, host, host_groups, values, by_site, resolved):
+    def _check_semantics(self, host, host_groups, values, by_site, resolved, groups=None):
         problems = []
         problems.extend(checks.check_ae_titles(host, [
             (name, values[name], name in by_site)
@@ -188,6 +188,7 @@ class ActionModule(ActionBase):
                                                       values["disk_encryption_devices"]))
         problems.extend(checks.check_tls_exposure(host, host_groups, values))
         problems.extend(checks.check_validation_agrees(host, values))
+        problems.extend(checks.check_offsite_backup(host, host_groups, values, groups))
         clashes = {port for port, names in checks.site_ports(resolved).items() if len(names) > 1}
         apps = values.get("app_services_list")
         problems.extend(checks.check_listener_ports(host, host_groups, values,
@@ -242,7 +243,7 @@ class ActionModule(ActionBase):
                     problems.append("%s: role %s: %s" % (host, role, message))
             problems.extend(self._check_data_watched(templar, variables, host, host_groups))
             values, by_site = self._effective(templar, variables, hv, resolved, host, roles, host_groups)
-            problems.extend(self._check_semantics(host, host_groups, values, by_site, resolved))
+            problems.extend(self._check_semantics(host, host_groups, values, by_site, resolved, groups))
 
         # keep the order stable and drop repeats (group problems are not per host)
         seen, ordered = set(), []

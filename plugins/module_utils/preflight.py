@@ -34,6 +34,7 @@ REQUIRED_GROUPS = ("imaging_db", "imaging_dicom", "imaging_web")
 GROUP_NEEDS = {
     "imaging_dicom": ("imaging_db",),
     "imaging_app": ("imaging_db", "imaging_cache"),
+    "imaging_backup": ("imaging_dicom",),
 }
 
 
@@ -329,7 +330,7 @@ LIMITS = {
 }
 # Every service's crash recovery (systemd_dropin recovery): the same ranges the helper enforces.
 # Each role's value defaults to the site-wide imaging_* one, which defaults to RECOVERY_DEFAULTS (the roles' defaults).
-RECOVERY_ROLES = ("postgresql", "pgbouncer", "redis", "nginx", "orthanc", "app_services")
+RECOVERY_ROLES = ("postgresql", "pgbouncer", "redis", "nginx", "orthanc", "app_services", "backup_target")
 RECOVERY_DEFAULTS = {"restart_sec": 2, "start_limit_burst": 5, "start_limit_interval_sec": 60}
 for _role in ("imaging",) + RECOVERY_ROLES:
     LIMITS["%s_restart_sec" % _role] = (1, 300, "RestartSec, seconds between a crash and the next start")
@@ -751,3 +752,24 @@ def check_validation_agrees(host, values):
         problems.append("%s: validation_dicom_called_aet: %r is not the archive's AE title orthanc_aet (%r) (rule: "
                         "validation calls the archive by its own AE title)" % (host, called, own))
     return problems
+
+
+def check_offsite_backup(host, host_groups, values, groups):
+    """Image backups off the host: an imaging_dicom host whose image backup is on names, as
+    orthanc_backup_offsite_host, an imaging_backup host other than itself. imaging_environment production needs
+    one; elsewhere none is allowed (the orthanc role records it as a waiver)."""
+    if "imaging_dicom" not in host_groups or not _truthy(values.get("orthanc_backup_enabled", True)):
+        return []
+    target = values.get("orthanc_backup_offsite_host") or ""
+    members = (groups or {}).get("imaging_backup") or []
+    if not target:
+        if values.get("imaging_environment") == "production":
+            return ["%s: orthanc_backup_offsite_host: is empty (rule: imaging_environment production keeps the image backups off "
+                    "the host: put a host in the imaging_backup group)" % host]
+        return []
+    if not isinstance(target, str) or target not in members:
+        return ["%s: orthanc_backup_offsite_host: %s is not a host of the imaging_backup group (rule: the off-host repository "
+                "is an imaging_backup host)" % (host, target)]
+    if target == host:
+        return ["%s: orthanc_backup_offsite_host: names this host itself (rule: the off-host repository is on another host)" % host]
+    return []

@@ -154,11 +154,12 @@ def judge_backup_restore(ev):
 
 
 def judge_image_backup_restore(ev):
-    """OQ: an image backup exits 0, its newest snapshot restores into a scratch directory, and every file there
-    matches the SHA-256 manifest the snapshot carries (an empty store has nothing to check).
+    """OQ: an image backup exits 0, the newest snapshot of the off-host repository restores into a scratch
+    directory, and every file there matches the SHA-256 manifest the snapshot carries (an empty store has nothing
+    to check). A restore from the local repository fails the row: a lost host loses it (a role record may waive it).
 
     ev: backup, restore and sha256 (registered command results; sha256 skipped for an empty store), record
-    (the snapshot's record.json as text) and restore_dir.
+    (the snapshot's record.json as text), restore_dir and repository (offsite or local).
     """
     backup, restore, sha = ev.get("backup") or {}, ev.get("restore") or {}, ev.get("sha256") or {}
     try:
@@ -167,13 +168,15 @@ def judge_image_backup_restore(ev):
         record = {}
     files = record.get("files") if isinstance(record, dict) else None
     checked = _rc(sha) == 0 if files else sha.get("skipped", False) and files == 0
-    ok = _rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked
+    repository = ev.get("repository") or "local"
+    ok = _rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked and repository == "offsite"
     return result("pass" if ok else "fail",
-                  {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches"},
+                  {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches", "repository": "offsite"},
                   {"backup_rc": _rc(backup), "restore_rc": _rc(restore), "files": files,
-                   "manifest": "every file matches" if checked else ("no record" if files is None else "mismatch")},
-                  "image backup rc=%s, restore rc=%s into %s, %s files checked against the snapshot's manifest"
-                  % (_rc(backup), _rc(restore), ev.get("restore_dir"), files),
+                   "manifest": "every file matches" if checked else ("no record" if files is None else "mismatch"),
+                   "repository": repository},
+                  "image backup rc=%s, restore rc=%s from the %s repository into %s, %s files checked against the snapshot's manifest"
+                  % (_rc(backup), _rc(restore), repository, ev.get("restore_dir"), files),
                   {"record": record, "backup_stdout": _tail(backup, "stdout_lines"), "backup_stderr": _tail(backup, "stderr_lines"),
                    "restore_stderr": _tail(restore, "stderr_lines"), "sha256_stdout": _tail(sha, "stdout_lines", 20),
                    "sha256_stderr": _tail(sha, "stderr_lines")})

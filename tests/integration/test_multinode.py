@@ -22,7 +22,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 
-DB, CACHE, WEB, APP = "10.20.1.11", "10.20.1.21", "10.20.1.41", "10.20.1.51"
+DB, CACHE, WEB, APP, BACKUP = "10.20.1.11", "10.20.1.21", "10.20.1.41", "10.20.1.51", "10.20.9.61"
 PACS = ("10.20.1.31", "10.20.1.32")
 HOSTS = {
     "db1.pacs.hospital.example": DB,
@@ -31,6 +31,7 @@ HOSTS = {
     "pacs2.pacs.hospital.example": PACS[1],
     "web1.pacs.hospital.example": WEB,
     "app1.pacs.hospital.example": APP,
+    "backup1.pacs.hospital.example": BACKUP,
 }
 
 RULES_PLAYBOOK = """\
@@ -108,6 +109,30 @@ def test_multinode_example_passes_preflight(inventory):
     assert "Validate every input before any host changes" in result.stdout
     recap = dict(re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", result.stdout, re.M))
     assert recap == {host: "0" for host in HOSTS}, result.stdout
+
+
+def test_production_without_an_off_host_image_backup_is_refused_before_any_change(inventory, tmp_path):
+    """The example is a production inventory: without its imaging_backup host, preflight refuses every Orthanc host."""
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text(encoding="utf-8"))
+    del hosts["all"]["children"]["imaging"]["children"]["imaging_backup"]
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts), encoding="utf-8")
+    try:
+        result = run_playbook(inventory, os.path.join(ROOT, "playbooks", "preflight.yml"))
+    finally:
+        shutil.copy(os.path.join(ROOT, "inventories", "multinode", "hosts.yml"), inventory / "hosts.yml")
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    for host in ("pacs1.pacs.hospital.example", "pacs2.pacs.hospital.example"):
+        assert ("%s: orthanc_backup_offsite_host: is empty (rule: imaging_environment production keeps the image backups off "
+                "the host: put a host in the imaging_backup group)" % host) in out, out[-3000:]
+    assert "changed=1" not in out
+
+
+def test_the_backup_port_is_open_only_on_the_backup_host_to_the_archive_nodes(rules):
+    assert sources(rules["backup1.pacs.hospital.example"], 2222) == sorted(PACS)
+    for host in HOSTS:
+        if host != "backup1.pacs.hospital.example":
+            assert sources(rules[host], 2222) is None, host
 
 
 def test_ssh_is_open_on_every_host_only_from_the_management_network(rules):

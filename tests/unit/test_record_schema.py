@@ -454,6 +454,7 @@ def dpkg(*packages):
 # What earlier tasks of the role register or set (set_fact, register), per role; then the variants each role is
 # rendered in, so that every branch that adds a listener, a file or a waiver is taken at least once.
 ROLE_FACTS = {
+    "backup_target": {"__backup_target_host_pub": {"rc": 0, "stdout": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbJ imaging-backup-sftp@backup1"}},
     "auditd": {"__auditd_versions": dpkg("auditd", "audispd-plugins"), "__auditd_rules_unit": {"stat": {"exists": True}},
                "__auditd_find_privileged": {"stdout_lines": ["/usr/bin/passwd", "/usr/bin/sudo"]},
                "__auditd_status": {"rc": 0, "stderr": ""}, "__auditd_kernel_ok": True},
@@ -550,6 +551,7 @@ def test_rendered_sample_record_matches_the_schema(role, variant):
 
 # Every (name, scope) a role's listeners take across its variants: a branch never rendered is never checked.
 EXPECTED_LISTENERS = {
+    "backup_target": {("backup-sftp", "network")},
     "nginx": {("https", "network"), ("http", "network")},
     "postgresql": {("postgresql", "network"), ("postgresql", "loopback")},
     "pgbouncer": {("pgbouncer", "network"), ("pgbouncer", "loopback")},

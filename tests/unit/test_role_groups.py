@@ -120,6 +120,7 @@ def test_roles_by_group_turns_the_map_around():
         "imaging_dicom": ["orthanc"],
         "imaging_web": ["nginx"],
         "imaging_app": ["app_services"],
+        "imaging_backup": ["backup_target"],
     }
     assert roles_by_group({"a": ["g1", "g2"], "b": ["g2"]}) == {"g1": ["a"], "g2": ["a", "b"]}
 

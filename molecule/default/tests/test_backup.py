@@ -4,6 +4,9 @@ playbooks/backup.yml takes the index (pgBackRest) and then the images; a second 
 instances stores about their size; playbooks/restore.yml on a host whose image store and database are gone
 brings both back to the snapshot's time and proves it (SHA-256 of every file, the index's files present,
 the instance count, C-FIND and WADO-RS). A repository that refuses the key or is gone fails the backup.
+Every backup goes to two repositories: off the host, over SFTP to the imaging_backup host's own daemon
+(chroot, SFTP only, this host's key, the daemon's host key pinned), and a local one for fast restores; the
+restore reads the off-host one.
 """
 
 import io
@@ -16,11 +19,13 @@ import time
 
 import pytest
 
-from conftest import ct_instance, orthanc_config, orthanc_record, put_file, run_playbook
+from conftest import ct_instance, orthanc_config, orthanc_record, put_file, run_playbook, stack_host
 
 RESTIC = "/usr/local/sbin/imaging-restic"
 BACKUP = "/usr/local/sbin/imaging-image-backup"
-REPORT = re.compile(r"Image backup (\w+) taken: (\d+) files, (\d+) instances, .*?this run: (\d+) new files, (\d+) bytes added, ([0-9.]+) s")
+REPORT = re.compile(r"Image backup taken: (\d+) files, (\d+) instances, .*?offsite snapshot (\w+): (\d+) new files, "
+                    r"(\d+) bytes added, ([0-9.]+) s; local snapshot (\w+): (\d+) new files")
+SSH = "ssh -F /etc/imaging-backup/ssh_config imaging-backup-offsite"
 
 
 def _flat(text):
@@ -35,9 +40,15 @@ def _backup():
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     found = REPORT.search(_flat(run.stdout))
     assert found, run.stdout[-3000:]
-    snapshot, files, instances, new, added, seconds = found.groups()
+    files, instances, snapshot, new, added, seconds, local_snapshot, local_new = found.groups()
     return {"snapshot": snapshot, "files": int(files), "instances": int(instances), "new": int(new),
-            "added": int(added), "seconds": float(seconds), "playbook_seconds": elapsed}
+            "added": int(added), "seconds": float(seconds), "playbook_seconds": elapsed,
+            "local_snapshot": local_snapshot, "local_new": int(local_new)}
+
+
+@pytest.fixture(scope="module")
+def backup_host():
+    return stack_host(orthanc_record(stack_host("sandbox"))["backup"]["offsite"]["host"])
 
 
 def _count(host, orthanc_api):
@@ -45,9 +56,11 @@ def _count(host, orthanc_api):
     return json.loads(host.check_output(f"{curl} http://127.0.0.1:{port}/statistics"))["CountInstances"]
 
 
-def test_image_backup_is_scheduled_encrypted_and_recorded(host):
+def test_image_backup_is_scheduled_encrypted_and_recorded(host, backup_host):
     record = orthanc_record(host)["backup"]
     assert record["enabled"] is True and record["tool"] == "restic"
+    assert record["repositories"] == ["offsite", "local"]
+    assert orthanc_record(host)["waivers"] == []
     assert host.service("imaging-image-backup.timer").is_enabled
     assert host.service("imaging-image-backup.timer").is_running
     timers = host.check_output("systemctl list-timers imaging-image-backup.timer --no-legend --all")
@@ -59,9 +72,54 @@ def test_image_backup_is_scheduled_encrypted_and_recorded(host):
     assert host.file("/etc/imaging-backup/restic.pass").mode == 0o600
     wrong = host.run(f"RESTIC_PASSWORD=not-the-key restic -r {shlex.quote(record['repository'])} cat config")
     assert wrong.rc != 0 and "wrong password" in wrong.stderr, wrong.stderr
+    # off the host: the same, in the backup host's chroot, which holds no key to read it
+    target = json.loads(backup_host.file("/etc/ansible/facts.d/imaging_backup_target.fact").content_string)
+    offsite = target["root"] + record["offsite"]["path"]
+    assert backup_host.file(offsite + "/config").exists
+    assert backup_host.run(f"grep -rl DICM {shlex.quote(offsite)}/data").rc == 1
+    assert not backup_host.file("/etc/imaging-backup/restic.pass").exists
+    assert host.run(f"{RESTIC} offsite cat config").rc == 0
 
 
-def test_image_backup_fails_loudly_when_the_repository_refuses_the_key_or_is_gone(host):
+def test_the_backup_host_admits_this_host_to_sftp_only_in_its_chroot(host, backup_host):
+    """The backup host's daemon: this host's key, SFTP only, nothing outside the chroot, no password, no other key;
+    this host refuses a backup host whose host key is not the pinned one."""
+    target = json.loads(backup_host.file("/etc/ansible/facts.d/imaging_backup_target.fact").content_string)
+    assert backup_host.service("imaging-backup-sftp").is_running
+    assert backup_host.service("imaging-backup-sftp").is_enabled
+    assert backup_host.file("/etc/imaging-backup-sftp/sshd_config").mode == 0o600
+    # a shell command is refused: internal-sftp is forced
+    shell = host.run(f"{SSH} id")
+    assert shell.rc != 0 and "uid=" not in shell.stdout, shell.stdout
+    # SFTP sees the chroot: its own repositories, no /etc
+    listing = host.run(f"printf 'ls /\\nls /{target['repositories'].strip('/')}\\n' | sftp -b - -F /etc/imaging-backup/ssh_config "
+                       f"imaging-backup-offsite")
+    assert listing.rc == 0, listing.stderr
+    assert "sandbox" in listing.stdout and "etc" not in listing.stdout.split(), listing.stdout
+    assert host.run("echo 'ls /etc' | sftp -b - -F /etc/imaging-backup/ssh_config imaging-backup-offsite").rc != 0
+    # another key (the operator's throw-away one) and passwords are refused
+    host.check_output("rm -f /var/tmp/other_ed25519* && ssh-keygen -q -t ed25519 -N '' -f /var/tmp/other_ed25519")
+    try:
+        other = host.run(f"{SSH} -o IdentityFile=/var/tmp/other_ed25519 -s sftp </dev/null")
+    finally:
+        host.run("rm -f /var/tmp/other_ed25519 /var/tmp/other_ed25519.pub")
+    assert other.rc != 0 and "Permission denied (publickey)" in other.stderr, other.stderr
+    methods = host.run(f"{SSH} -o PreferredAuthentications=password -o PubkeyAuthentication=no true")
+    assert methods.rc != 0 and "Permission denied (publickey)" in methods.stderr, methods.stderr
+    # a backup host with another host key is refused
+    host.check_output("cp -p /etc/imaging-backup/known_hosts /etc/imaging-backup/known_hosts.keep")
+    try:
+        host.check_output("rm -f /var/tmp/fake_host_key* && ssh-keygen -q -t ed25519 -N '' -f /var/tmp/fake_host_key && "
+                          "printf 'imaging-backup-offsite %s\\n' \"$(cut -d' ' -f1,2 /var/tmp/fake_host_key.pub)\" "
+                          "> /etc/imaging-backup/known_hosts")
+        spoofed = host.run(f"{RESTIC} offsite cat config")
+        assert spoofed.rc != 0 and "Host key verification failed" in spoofed.stderr, spoofed.stderr
+    finally:
+        host.check_output("mv /etc/imaging-backup/known_hosts.keep /etc/imaging-backup/known_hosts && rm -f /var/tmp/fake_host_key*")
+    assert host.run(f"{RESTIC} offsite cat config").rc == 0
+
+
+def test_image_backup_fails_loudly_when_the_repository_refuses_the_key_or_is_gone(host, backup_host):
     record = orthanc_record(host)["backup"]
     repo = record["repository"]
     host.check_output("cp -p /etc/imaging-backup/restic.pass /etc/imaging-backup/restic.pass.keep")
@@ -83,7 +141,16 @@ def test_image_backup_fails_loudly_when_the_repository_refuses_the_key_or_is_gon
         assert "Is there a repository at the following location" in gone.stderr, gone.stderr
     finally:
         host.check_output(f"mv {shlex.quote(repo)}.away {shlex.quote(repo)}")
-    assert host.run(f"{RESTIC} cat config").rc == 0
+    assert host.run(f"{RESTIC} local cat config").rc == 0
+    # the backup host down: the off-host repository cannot be reached, and the backup says so
+    backup_host.check_output("systemctl stop imaging-backup-sftp")
+    try:
+        unreachable = host.run(BACKUP)
+        assert unreachable.rc != 0
+        assert "Connection refused" in unreachable.stderr, unreachable.stderr
+    finally:
+        backup_host.check_output("systemctl start imaging-backup-sftp")
+    assert host.run(f"{RESTIC} offsite cat config").rc == 0
 
 
 def _upload(host, orthanc_api, count):
@@ -131,14 +198,21 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
     print("incremental image backup after 100 new instances (%d bytes): %d new files, %d bytes added, "
           "restic %.1f s, backup.yml %.0f s" % figures)
 
+    # the restore reads the off-host repository: the local one goes with the host
+    assert second["local_new"] == 100 and second["local_snapshot"] != second["snapshot"]
+    local_repo = orthanc_record(host)["backup"]["repository"]
+    host.check_output(f"mv {shlex.quote(local_repo)} {shlex.quote(local_repo)}.away")
     store = orthanc_config(host)["StorageDirectory"]
     data_dir = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["data_directory"]
     host.check_output(f"systemctl stop orthanc orthanc-dicom-tls postgresql@{pg_version}-main")
     host.check_output(f"rm -rf {shlex.quote(store)} {shlex.quote(data_dir)}")
 
     started = time.monotonic()
-    restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true")
-    elapsed = time.monotonic() - started
+    try:
+        restore = run_playbook("playbooks/restore.yml", "-e", "restore_confirm=true")
+        elapsed = time.monotonic() - started
+    finally:
+        host.check_output(f"mv {shlex.quote(local_repo)}.away {shlex.quote(local_repo)}")
     assert restore.returncode == 0, restore.stdout[-5000:] + restore.stderr[-2000:]
     out = _flat(restore.stdout)
     assert "Restored and proven against backup" in out

@@ -200,16 +200,29 @@ OK = {"rc": 0, "stdout_lines": [], "stderr_lines": []}
 
 def test_image_backup_restore_pass():
     res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD,
-                                         "restore_dir": "/var/tmp/validation-image-restore-x"})
+                                         "restore_dir": "/var/tmp/validation-image-restore-x", "repository": "offsite"})
     assert res["status"] == "pass", res
-    assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "files": 12, "manifest": "every file matches"}
+    assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "files": 12, "manifest": "every file matches",
+                             "repository": "offsite"}
     assert res["evidence"]["record"]["manifest_sha256"] == "ab"
 
 
 def test_image_backup_restore_of_an_empty_store_passes_without_a_check():
     res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": {"skipped": True},
-                                         "record": '{"files": 0}'})
+                                         "record": '{"files": 0}', "repository": "offsite"})
     assert res["status"] == "pass", res
+
+
+def test_image_backup_restore_from_the_local_repository_fails_and_a_record_waiver_waives_it():
+    """Every file matches, but the snapshot came from this host's own repository: a lost host loses it."""
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD,
+                                         "repository": "local"})
+    assert res["status"] == "fail" and res["actual"]["repository"] == "local", res
+    assert "from the local repository" in res["message"]
+    made = vj.row("OQ-BAK-002", "h1", "image_backup_restore", res)
+    waiver = {"id": "orthanc-backup-offsite", "requirement": "OQ-BAK-002", "reason": "no imaging_backup host in the sandbox"}
+    waived = vj.waived_rows([made], [], {"orthanc": {"waivers": [waiver]}})[0]
+    assert waived["status"] == "waived", waived
 
 
 @pytest.mark.parametrize("ev", [
@@ -222,7 +235,7 @@ def test_image_backup_restore_of_an_empty_store_passes_without_a_check():
     {"backup": OK, "restore": OK, "sha256": {"skipped": True}, "record": "not json"},
 ])
 def test_image_backup_restore_fail(ev):
-    res = vj.judge_image_backup_restore(dict(ev, restore_dir="/var/tmp/x"))
+    res = vj.judge_image_backup_restore(dict(ev, restore_dir="/var/tmp/x", repository="offsite"))
     assert res["status"] == "fail", res
 
 

@@ -381,3 +381,38 @@ def test_preflight_checks_recovery_with_the_defaults_the_roles_use(role):
         expected = "{{ imaging_%s | default(%d) }}" % (key, value)
         assert defaults["%s_%s" % (role, key)] == expected
         assert specs["%s_%s" % (role, key)]["default"] == expected
+
+
+OFFSITE_GROUPS = {"imaging_dicom": ["pacs1"], "imaging_backup": ["backup1"]}
+
+
+def test_production_refuses_image_backups_without_an_off_host_repository():
+    values = {"imaging_environment": "production", "orthanc_backup_enabled": True, "orthanc_backup_offsite_host": ""}
+    assert pf.check_offsite_backup("pacs1", ["imaging", "imaging_dicom"], values, {"imaging_dicom": ["pacs1"]}) == [
+        "pacs1: orthanc_backup_offsite_host: is empty (rule: imaging_environment production keeps the image backups off "
+        "the host: put a host in the imaging_backup group)"]
+    # a sandbox may go without (the orthanc role records the waiver); so may a host whose image backup is off
+    assert pf.check_offsite_backup("pacs1", ["imaging_dicom"], dict(values, imaging_environment="sandbox"), {}) == []
+    assert pf.check_offsite_backup("pacs1", ["imaging_dicom"], dict(values, orthanc_backup_enabled="false"), {}) == []
+    # only the Orthanc hosts are asked
+    assert pf.check_offsite_backup("db1", ["imaging_db"], values, {}) == []
+
+
+@pytest.mark.parametrize("host, target, rule", [
+    ("pacs1", "pacs2", "is not a host of the imaging_backup group"),
+    ("backup1", "backup1", "names this host itself"),
+])
+def test_the_off_host_repository_is_another_imaging_backup_host(host, target, rule):
+    values = {"imaging_environment": "sandbox", "orthanc_backup_offsite_host": target}
+    problems = pf.check_offsite_backup(host, ["imaging_dicom"], values, OFFSITE_GROUPS)
+    assert len(problems) == 1 and problems[0].startswith("%s: orthanc_backup_offsite_host: " % host) and rule in problems[0]
+    assert pf.check_offsite_backup("pacs1", ["imaging_dicom"], dict(values, orthanc_backup_offsite_host="backup1"),
+                                   OFFSITE_GROUPS) == []
+
+
+def test_a_backup_host_needs_hosts_to_back_up():
+    problems = pf.check_groups({"imaging": ["db1", "web1", "b1"], "imaging_db": ["db1"], "imaging_web": ["web1"],
+                                "imaging_dicom": [], "imaging_backup": ["b1"]},
+                               {"orthanc": ["imaging_dicom"], "postgresql": ["imaging_db"], "nginx": ["imaging_web"],
+                                "backup_target": ["imaging_backup"]})
+    assert "inventory: group imaging_backup has hosts but imaging_dicom, which it needs, has none" in problems

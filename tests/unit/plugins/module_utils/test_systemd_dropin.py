@@ -14,7 +14,7 @@ import yaml
 from ansible_collections.hospital.imaging.plugins.module_utils import systemd_dropin
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
-SANDBOXED_ROLES = ['app_services', 'nginx', 'orthanc', 'pgbouncer', 'postgresql', 'redis']
+SANDBOXED_ROLES = ['app_services', 'backup_target', 'nginx', 'orthanc', 'pgbouncer', 'postgresql', 'redis']
 HELPER = 'hospital.imaging.systemd_dropin'
 WRITERS = {'ansible.builtin.template', 'ansible.builtin.copy', 'ansible.builtin.file', 'template', 'copy', 'file',
            'hospital.imaging.managed_files', 'ansible.builtin.lineinfile', 'community.general.ini_file'}
@@ -157,7 +157,8 @@ def test_the_recovery_dropin_passes_verify(workdir):
 # Every daemon of the stack is brought back by systemd after a crash, through the one recovery drop-in.
 RECOVERED_SERVICES = {'postgresql': 'postgresql@.service', 'pgbouncer': 'pgbouncer.service', 'redis': 'redis-server.service',
                       'nginx': 'nginx.service', 'orthanc': '{{ item.service }}.service',
-                      'app_services': '{{ __app_services_unit_prefix }}{{ item.name }}.service'}
+                      'app_services': '{{ __app_services_unit_prefix }}{{ item.name }}.service',
+                      'backup_target': '{{ __backup_target_unit }}'}
 
 
 def test_every_daemon_of_the_stack_has_the_recovery_dropin():
