@@ -127,7 +127,8 @@ class ActionModule(ActionBase):
            "orthanc_database_mode", "orthanc_database_name", "orthanc_database_host", "imaging_databases", "imaging_redis_users",
            "imaging_modality_cidrs", "redis_admin_user", "redis_bind_addresses", "pgbouncer_client_tls_sslmode",
            "app_services_list", "disk_encryption_devices", "pki_key_type", "pki_key_size", "pki_ca_key_size",
-           "validation_dicom_listeners", "orthanc_backup_enabled", "orthanc_backup_offsite_host", "imaging_environment"])))
+           "validation_dicom_listeners", "orthanc_backup_enabled", "orthanc_backup_offsite_host", "imaging_environment",
+           "postgresql_backup_enabled", "postgresql_backup_offsite_host"])))
 
     @staticmethod
     def _role_applies(name, roles, host_groups):

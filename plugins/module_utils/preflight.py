@@ -754,22 +754,32 @@ def check_validation_agrees(host, values):
     return problems
 
 
+# The backups kept off the host: (the group whose hosts are backed up, the role's switch, the variable naming
+# the backup host, what is backed up).
+OFFSITE_BACKUPS = (
+    ("imaging_dicom", "orthanc_backup_enabled", "orthanc_backup_offsite_host", "image"),
+    ("imaging_db", "postgresql_backup_enabled", "postgresql_backup_offsite_host", "index"),
+)
+
+
 def check_offsite_backup(host, host_groups, values, groups):
-    """Image backups off the host: an imaging_dicom host whose image backup is on names, as
-    orthanc_backup_offsite_host, an imaging_backup host other than itself. imaging_environment production needs
-    one; elsewhere none is allowed (the orthanc role records it as a waiver)."""
-    if "imaging_dicom" not in host_groups or not _truthy(values.get("orthanc_backup_enabled", True)):
-        return []
-    target = values.get("orthanc_backup_offsite_host") or ""
+    """Backups off the host: an imaging_dicom host whose image backup is on (orthanc_backup_offsite_host) and an
+    imaging_db host whose pgBackRest backup is on (postgresql_backup_offsite_host) each name an imaging_backup host
+    other than itself. imaging_environment production needs one; elsewhere none is allowed (the roles record it as
+    a waiver)."""
+    problems = []
     members = (groups or {}).get("imaging_backup") or []
-    if not target:
-        if values.get("imaging_environment") == "production":
-            return ["%s: orthanc_backup_offsite_host: is empty (rule: imaging_environment production keeps the image backups off "
-                    "the host: put a host in the imaging_backup group)" % host]
-        return []
-    if not isinstance(target, str) or target not in members:
-        return ["%s: orthanc_backup_offsite_host: %s is not a host of the imaging_backup group (rule: the off-host repository "
-                "is an imaging_backup host)" % (host, target)]
-    if target == host:
-        return ["%s: orthanc_backup_offsite_host: names this host itself (rule: the off-host repository is on another host)" % host]
-    return []
+    for group, switch, name, what in OFFSITE_BACKUPS:
+        if group not in host_groups or not _truthy(values.get(switch, True)):
+            continue
+        target = values.get(name) or ""
+        if not target:
+            if values.get("imaging_environment") == "production":
+                problems.append("%s: %s: is empty (rule: imaging_environment production keeps the %s backups off the host: put "
+                                "a host in the imaging_backup group)" % (host, name, what))
+        elif not isinstance(target, str) or target not in members:
+            problems.append("%s: %s: %s is not a host of the imaging_backup group (rule: the off-host repository is an "
+                            "imaging_backup host)" % (host, name, target))
+        elif target == host:
+            problems.append("%s: %s: names this host itself (rule: the off-host repository is on another host)" % (host, name))
+    return problems

@@ -137,19 +137,28 @@ def _rc(res):
 
 
 def judge_backup_restore(ev):
-    """OQ: a pgBackRest backup and a restore into a scratch directory exit 0 and yield PG_VERSION.
+    """OQ: a pgBackRest backup into the local repository and the backup host's off-host backup exit 0, and the
+    off-host repository restores into a scratch directory that holds PG_VERSION. A restore from the local
+    repository fails the row: a lost host loses it (the postgresql record may waive it).
 
-    ev: backup and restore (registered command results), restored_version (a registered stat of
-    <restore_dir>/PG_VERSION) and restore_dir (its path).
+    ev: backup, offsite_backup and restore (registered command results; offsite_backup skipped without an
+    off-host repository), restored_version (a registered stat of <restore_dir>/PG_VERSION), restore_dir (its
+    path) and repository (offsite or local).
     """
     backup, restore = ev.get("backup") or {}, ev.get("restore") or {}
+    offsite_backup = ev.get("offsite_backup") or {}
+    repository = ev.get("repository") or "local"
     present = bool(((ev.get("restored_version") or {}).get("stat") or {}).get("exists"))
-    ok = _rc(backup) == 0 and _rc(restore) == 0 and present
+    offsite_rc = _rc(offsite_backup) if repository == "offsite" else None
+    ok = _rc(backup) == 0 and offsite_rc == 0 and _rc(restore) == 0 and present
     return result("pass" if ok else "fail",
-                  {"backup_rc": 0, "restore_rc": 0, "PG_VERSION": "present"},
-                  {"backup_rc": _rc(backup), "restore_rc": _rc(restore), "PG_VERSION": "present" if present else "absent"},
-                  "backup rc=%s, restore rc=%s into %s" % (_rc(backup), _rc(restore), ev.get("restore_dir")),
+                  {"backup_rc": 0, "offsite_backup_rc": 0, "restore_rc": 0, "PG_VERSION": "present", "repository": "offsite"},
+                  {"backup_rc": _rc(backup), "offsite_backup_rc": offsite_rc, "restore_rc": _rc(restore),
+                   "PG_VERSION": "present" if present else "absent", "repository": repository},
+                  "backup rc=%s, off-host backup rc=%s, restore rc=%s from the %s repository into %s"
+                  % (_rc(backup), offsite_rc, _rc(restore), repository, ev.get("restore_dir")),
                   {"backup_stdout": _tail(backup, "stdout_lines"), "backup_stderr": _tail(backup, "stderr_lines"),
+                   "offsite_backup_stderr": _tail(offsite_backup, "stderr_lines"),
                    "restore_stdout": _tail(restore, "stdout_lines"), "restore_stderr": _tail(restore, "stderr_lines")})
 
 

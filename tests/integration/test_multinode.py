@@ -125,6 +125,8 @@ def test_production_without_an_off_host_image_backup_is_refused_before_any_chang
     for host in ("pacs1.pacs.hospital.example", "pacs2.pacs.hospital.example"):
         assert ("%s: orthanc_backup_offsite_host: is empty (rule: imaging_environment production keeps the image backups off "
                 "the host: put a host in the imaging_backup group)" % host) in out, out[-3000:]
+    assert ("db1.pacs.hospital.example: postgresql_backup_offsite_host: is empty (rule: imaging_environment production keeps the "
+            "index backups off the host: put a host in the imaging_backup group)") in out, out[-3000:]
     assert "changed=1" not in out
 
 
@@ -133,6 +135,16 @@ def test_the_backup_port_is_open_only_on_the_backup_host_to_the_archive_nodes(ru
     for host in HOSTS:
         if host != "backup1.pacs.hospital.example":
             assert sources(rules[host], 2222) is None, host
+
+
+def test_pgbackrest_tls_is_open_between_the_database_host_and_the_backup_host_only(rules):
+    """The index's off-host repository: the backup host's pgBackRest TLS server to the database host, the database
+    host's to the backup host, nowhere else."""
+    assert sources(rules["backup1.pacs.hospital.example"], 8432) == [DB]
+    assert sources(rules["db1.pacs.hospital.example"], 8432) == [BACKUP]
+    for host in HOSTS:
+        if host not in ("backup1.pacs.hospital.example", "db1.pacs.hospital.example"):
+            assert sources(rules[host], 8432) is None, host
 
 
 def test_ssh_is_open_on_every_host_only_from_the_management_network(rules):

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ct_instance, orthanc_config, orthanc_record, put_file, run_playbook, stack_host
+from conftest import ct_instance, inventory_name_of, orthanc_config, orthanc_record, put_file, run_playbook, stack_host
 
 RESTIC = "/usr/local/sbin/imaging-restic"
 BACKUP = "/usr/local/sbin/imaging-image-backup"
@@ -99,8 +99,12 @@ def test_the_backup_host_admits_this_host_to_sftp_only_in_its_chroot(host, backu
     assert host.run("echo 'ls /etc' | sftp -b - -F /etc/imaging-backup/ssh_config imaging-backup-offsite").rc != 0
     # another key (the operator's throw-away one) and passwords are refused
     host.check_output("rm -f /var/tmp/other_ed25519* && ssh-keygen -q -t ed25519 -N '' -f /var/tmp/other_ed25519")
+    # (a client configuration of its own: ssh adds -i to the IdentityFile of /etc/imaging-backup/ssh_config, not replaces it)
+    offsite = orthanc_record(host)["backup"]["offsite"]
     try:
-        other = host.run(f"{SSH} -o IdentityFile=/var/tmp/other_ed25519 -s sftp </dev/null")
+        other = host.run("ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -i /var/tmp/other_ed25519 "
+                         "-o UserKnownHostsFile=/etc/imaging-backup/known_hosts -o HostKeyAlias=imaging-backup-offsite "
+                         f"-p {offsite['port']} {offsite['user']}@{offsite['address']} -s sftp </dev/null")
     finally:
         host.run("rm -f /var/tmp/other_ed25519 /var/tmp/other_ed25519.pub")
     assert other.rc != 0 and "Permission denied (publickey)" in other.stderr, other.stderr
@@ -112,8 +116,11 @@ def test_the_backup_host_admits_this_host_to_sftp_only_in_its_chroot(host, backu
         host.check_output("rm -f /var/tmp/fake_host_key* && ssh-keygen -q -t ed25519 -N '' -f /var/tmp/fake_host_key && "
                           "printf 'imaging-backup-offsite %s\\n' \"$(cut -d' ' -f1,2 /var/tmp/fake_host_key.pub)\" "
                           "> /etc/imaging-backup/known_hosts")
-        spoofed = host.run(f"{RESTIC} offsite cat config")
+        spoofed = host.run(f"{SSH} -s sftp </dev/null")
         assert spoofed.rc != 0 and "Host key verification failed" in spoofed.stderr, spoofed.stderr
+        # restic (0.14 on Debian 12) reports only that its SFTP session ended
+        refused = host.run(f"{RESTIC} offsite cat config")
+        assert refused.rc != 0 and "unable to start the sftp session" in refused.stderr, refused.stderr
     finally:
         host.check_output("mv /etc/imaging-backup/known_hosts.keep /etc/imaging-backup/known_hosts && rm -f /var/tmp/fake_host_key*")
     assert host.run(f"{RESTIC} offsite cat config").rc == 0
@@ -151,6 +158,77 @@ def test_image_backup_fails_loudly_when_the_repository_refuses_the_key_or_is_gon
     finally:
         backup_host.check_output("systemctl start imaging-backup-sftp")
     assert host.run(f"{RESTIC} offsite cat config").rc == 0
+
+
+PGBACKREST = "runuser -u postgres -- pgbackrest --stanza=main"
+OFFSITE_PGBACKREST = "runuser -u pgbackrest -- pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=main"
+
+
+def _repos(host, command):
+    """The status code of each pgBackRest repository of the stanza (0 ok, 2 no backup yet), by repository key."""
+    info = json.loads(host.check_output(f"{command} --output=json info"))
+    return {repo["key"]: repo["status"]["code"] for repo in info[0]["repo"]}
+
+
+def test_index_backups_reach_the_off_host_repository_over_mutual_tls(host, backup_host):
+    """repo2 is the backup host's pgBackRest, over TLS with the site CA's certificates both ways; the backup host
+    takes the off-host backups on its own timers; each side admits only the other's certificate for the stanza."""
+    record = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)
+    offsite = record["backup"]["offsite"]
+    assert offsite["host"] == inventory_name_of(backup_host) and offsite["protocol"] == "pgbackrest-tls" and offsite["repo"] == 2
+    assert not [w for w in record["waivers"] if w["id"] == "postgresql-backup-offsite"]
+    assert host.service("imaging-pgbackrest-server").is_running
+    assert backup_host.service("imaging-pgbackrest-server").is_running
+    for timer in ("imaging-pgbackrest-main-full.timer", "imaging-pgbackrest-main-diff.timer"):
+        assert backup_host.service(timer).is_enabled and backup_host.service(timer).is_running
+    # both repositories answer from the database host; WAL reaches both ("check" archives a segment to each)
+    assert set(_repos(host, PGBACKREST)) == {1, 2} and set(_repos(host, PGBACKREST).values()) <= {0, 2}
+    check = host.run(f"{PGBACKREST} check")
+    assert check.rc == 0, check.stdout + check.stderr
+    assert "repo2" in check.stdout + check.stderr
+    # encrypted on the backup host with the vault's key; no cleartext WAL or page there
+    conf = backup_host.file("/etc/pgbackrest/pgbackrest.conf")
+    assert conf.mode == 0o640 and conf.user == "root" and conf.group == "pgbackrest"
+    assert _repos(backup_host, OFFSITE_PGBACKREST) and backup_host.run("grep -rl 'PostgreSQL' /var/lib/imaging-backup/index/archive").rc == 1
+    # a certificate not of the site CA is refused, and so is another stanza with the right certificate
+    host.check_output("rm -f /var/tmp/rogue.* && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj '/CN=rogue' "
+                      "-keyout /var/tmp/rogue.key -out /var/tmp/rogue.crt 2>/dev/null && chown postgres /var/tmp/rogue.*")
+    try:
+        rogue = host.run(f"{PGBACKREST} --repo=2 --repo2-host-cert-file=/var/tmp/rogue.crt --repo2-host-key-file=/var/tmp/rogue.key info")
+    finally:
+        host.run("rm -f /var/tmp/rogue.*")
+    # (info exits 0 and reports each repository's error in its status)
+    assert "status: error" in rogue.stdout and "unknown ca" in rogue.stdout, rogue.stdout + rogue.stderr
+    other = host.run("runuser -u postgres -- pgbackrest --stanza=other --repo=2 info")
+    assert "status: error" in other.stdout and "access denied" in other.stdout, other.stdout + other.stderr
+    assert "status: ok" in host.check_output(f"{PGBACKREST} --repo=2 info")
+
+
+def test_index_backup_fails_loudly_when_the_off_host_repository_is_gone(host, backup_host):
+    """The backup host's TLS server stopped: the database host's check fails; the database host's TLS server
+    stopped: the backup host's off-host backup fails, and its unit stays failed for monitoring to see."""
+    # pgBackRest retries a refused connection for its io-timeout (60 s, twice): 5 s here keeps the drill short
+    backup_host.check_output("systemctl stop imaging-pgbackrest-server")
+    try:
+        check = host.run(f"{PGBACKREST} --io-timeout=5 check")
+        assert check.rc != 0, check.stdout
+        assert "repo2" in check.stdout + check.stderr, check.stdout + check.stderr
+    finally:
+        backup_host.check_output("systemctl start imaging-pgbackrest-server")
+    host.check_output("systemctl stop imaging-pgbackrest-server")
+    backup_host.check_output("systemctl set-environment PGBACKREST_IO_TIMEOUT=5")
+    try:
+        unit = backup_host.run("systemctl start imaging-pgbackrest-main-diff.service")
+        assert unit.rc != 0
+        assert backup_host.run("systemctl is-failed imaging-pgbackrest-main-diff.service").stdout.strip() == "failed"
+        journal = backup_host.check_output("journalctl -u imaging-pgbackrest-main-diff.service --no-pager -n 30")
+        assert "ERROR" in journal, journal
+    finally:
+        backup_host.check_output("systemctl unset-environment PGBACKREST_IO_TIMEOUT")
+        host.check_output("systemctl start imaging-pgbackrest-server")
+        backup_host.run("systemctl reset-failed imaging-pgbackrest-main-diff.service")
+    check = host.run(f"{PGBACKREST} check")
+    assert check.rc == 0, check.stdout + check.stderr
 
 
 def _upload(host, orthanc_api, count):
@@ -201,7 +279,11 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
     # the restore reads the off-host repository: the local one goes with the host
     assert second["local_new"] == 100 and second["local_snapshot"] != second["snapshot"]
     local_repo = orthanc_record(host)["backup"]["repository"]
+    local_index = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["backup"]["repository"]
     host.check_output(f"mv {shlex.quote(local_repo)} {shlex.quote(local_repo)}.away")
+    # (its contents, not the directory: PostgreSQL's service sandbox keeps the directory it started with writable)
+    index_away = shlex.quote(local_index + ".away")
+    host.check_output(f"mkdir {index_away} && mv {shlex.quote(local_index)}/* {index_away}/")
     store = orthanc_config(host)["StorageDirectory"]
     data_dir = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["data_directory"]
     host.check_output(f"systemctl stop orthanc orthanc-dicom-tls postgresql@{pg_version}-main")
@@ -213,6 +295,7 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
         elapsed = time.monotonic() - started
     finally:
         host.check_output(f"mv {shlex.quote(local_repo)}.away {shlex.quote(local_repo)}")
+        host.check_output(f"rm -rf {shlex.quote(local_index)}/* && mv {index_away}/* {shlex.quote(local_index)}/ && rmdir {index_away}")
     assert restore.returncode == 0, restore.stdout[-5000:] + restore.stderr[-2000:]
     out = _flat(restore.stdout)
     assert "Restored and proven against backup" in out

@@ -166,20 +166,28 @@ BACKUP_OK = {"rc": 0, "changed": True, "stdout_lines": ["P00   INFO: backup comm
 RESTORED = {"stat": {"exists": True, "path": "/var/tmp/validation-restore-x/PG_VERSION"}}
 
 
+OFFSITE = {"offsite_backup": BACKUP_OK, "repository": "offsite"}
+
+
 def test_backup_restore_pass():
-    res = vj.judge_backup_restore({"backup": BACKUP_OK, "restore": BACKUP_OK, "restored_version": RESTORED,
-                                   "restore_dir": "/var/tmp/validation-restore-x"})
+    res = vj.judge_backup_restore(dict(OFFSITE, backup=BACKUP_OK, restore=BACKUP_OK, restored_version=RESTORED,
+                                       restore_dir="/var/tmp/validation-restore-x"))
     assert res["status"] == "pass"
-    assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "PG_VERSION": "present"}
-    assert res["message"] == "backup rc=0, restore rc=0 into /var/tmp/validation-restore-x"
+    assert res["actual"] == {"backup_rc": 0, "offsite_backup_rc": 0, "restore_rc": 0, "PG_VERSION": "present", "repository": "offsite"}
+    assert res["message"] == ("backup rc=0, off-host backup rc=0, restore rc=0 from the offsite repository into "
+                              "/var/tmp/validation-restore-x")
     assert res["evidence"]["backup_stdout"] == BACKUP_OK["stdout_lines"]
 
 
 @pytest.mark.parametrize("ev", [
-    {"backup": dict(BACKUP_OK, rc=50, stderr_lines=["ERROR: [050]: unable to acquire lock"]), "restore": BACKUP_OK,
-     "restored_version": RESTORED},
-    {"backup": BACKUP_OK, "restore": BACKUP_OK, "restored_version": {"stat": {"exists": False}}},
-    {"backup": BACKUP_OK, "restore": {"skipped": True}, "restored_version": RESTORED},
+    dict(OFFSITE, backup=dict(BACKUP_OK, rc=50, stderr_lines=["ERROR: [050]: unable to acquire lock"]), restore=BACKUP_OK,
+         restored_version=RESTORED),
+    dict(OFFSITE, backup=BACKUP_OK, restore=BACKUP_OK, restored_version={"stat": {"exists": False}}),
+    dict(OFFSITE, backup=BACKUP_OK, restore={"skipped": True}, restored_version=RESTORED),
+    # the backup host's own backup failed (its database host's TLS server unreachable)
+    dict(OFFSITE, offsite_backup=dict(BACKUP_OK, rc=1), backup=BACKUP_OK, restore=BACKUP_OK, restored_version=RESTORED),
+    # only the local repository: a lost host loses it
+    {"backup": BACKUP_OK, "offsite_backup": {"skipped": True}, "repository": "local", "restore": BACKUP_OK, "restored_version": RESTORED},
 ])
 def test_backup_restore_fail(ev):
     res = vj.judge_backup_restore(dict(ev, restore_dir="/var/tmp/x"))
@@ -188,7 +196,7 @@ def test_backup_restore_fail(ev):
 
 def test_backup_stdout_is_cut_to_the_last_40_lines():
     many = dict(BACKUP_OK, stdout_lines=[str(i) for i in range(100)])
-    res = vj.judge_backup_restore({"backup": many, "restore": BACKUP_OK, "restored_version": RESTORED})
+    res = vj.judge_backup_restore(dict(OFFSITE, backup=many, restore=BACKUP_OK, restored_version=RESTORED))
     assert res["evidence"]["backup_stdout"] == [str(i) for i in range(60, 100)]
 
 

@@ -394,8 +394,24 @@ def test_production_refuses_image_backups_without_an_off_host_repository():
     # a sandbox may go without (the orthanc role records the waiver); so may a host whose image backup is off
     assert pf.check_offsite_backup("pacs1", ["imaging_dicom"], dict(values, imaging_environment="sandbox"), {}) == []
     assert pf.check_offsite_backup("pacs1", ["imaging_dicom"], dict(values, orthanc_backup_enabled="false"), {}) == []
-    # only the Orthanc hosts are asked
-    assert pf.check_offsite_backup("db1", ["imaging_db"], values, {}) == []
+    # only the Orthanc hosts are asked about the image backups
+    assert pf.check_offsite_backup("db1", ["imaging_db"], dict(values, postgresql_backup_offsite_host="b1"),
+                                   {"imaging_backup": ["b1"]}) == []
+
+
+def test_production_refuses_index_backups_without_an_off_host_repository():
+    values = {"imaging_environment": "production", "postgresql_backup_enabled": True, "postgresql_backup_offsite_host": ""}
+    assert pf.check_offsite_backup("db1", ["imaging", "imaging_db"], values, {"imaging_db": ["db1"]}) == [
+        "db1: postgresql_backup_offsite_host: is empty (rule: imaging_environment production keeps the index backups off "
+        "the host: put a host in the imaging_backup group)"]
+    assert pf.check_offsite_backup("db1", ["imaging_db"], dict(values, postgresql_backup_enabled=False), {}) == []
+    assert pf.check_offsite_backup("db1", ["imaging_db"], dict(values, postgresql_backup_offsite_host="db2"),
+                                   {"imaging_backup": ["b1"]}) == [
+        "db1: postgresql_backup_offsite_host: db2 is not a host of the imaging_backup group (rule: the off-host repository "
+        "is an imaging_backup host)"]
+    # an all-in-one host names both problems, one per backup
+    both = pf.check_offsite_backup("aio", ["imaging_db", "imaging_dicom"], dict(values, orthanc_backup_offsite_host=""), {})
+    assert [p.split(":")[1].strip() for p in both] == ["orthanc_backup_offsite_host", "postgresql_backup_offsite_host"]
 
 
 @pytest.mark.parametrize("host, target, rule", [
