@@ -48,3 +48,22 @@ def test_role_readmes_are_generated_from_the_specs():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "role-docs"), "--check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _yaml(path):
+    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+
+
+def test_the_backup_host_and_the_database_hosts_agree_on_pgbackrest():
+    """backup_target writes the database clusters' stanzas without the postgresql role's variables: its copy of
+    Debian's PostgreSQL versions and the postgresql role's fallback for repo2-path must be the other role's."""
+    backup_vars = _yaml("roles/backup_target/vars/main.yml")
+    postgresql_vars = _yaml("roles/postgresql/vars/main.yml")
+    assert backup_vars["__backup_target_postgresql_versions"] == postgresql_vars["__postgresql_versions_by_debian"]
+    repo_path = _yaml("roles/backup_target/defaults/main.yml")["backup_target_pgbackrest_repo_path"]
+    assert "default('%s')" % repo_path in postgresql_vars["__postgresql_backup_offsite_repo_path"]
+    # the unit names validation starts and the role installs
+    assert "imaging-pgbackrest-{{ validation_pgbackrest_stanza }}-diff.service" in (
+        ROOT / "roles/validation/tasks/oq_backup.yml").read_text(encoding="utf-8")
+    assert 'unit: "imaging-pgbackrest-{{ item.0.stanza }}-{{ item.1 }}.service"' in (
+        ROOT / "roles/backup_target/tasks/pgbackrest.yml").read_text(encoding="utf-8")
