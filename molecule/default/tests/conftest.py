@@ -72,7 +72,9 @@ def inventory_vars(host_name, *names):
     missing = [n for n in names if (host_name, n) not in _VARS_CACHE]
     if missing:
         expression = "{{ {" + ", ".join(f"{n!r}: {n}" for n in missing) + "} | to_json }}"
+        # only the json callback on stdout: a callback enabled in the caller's environment (profile_tasks) prints too
         env = dict(ansible_env(), ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
         out = subprocess.run(
             ["ansible", host_name, "-i", INVENTORY, "-m", "ansible.builtin.debug", "-a", f"msg={expression}"],
             cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300, check=True,
