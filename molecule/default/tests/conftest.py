@@ -23,6 +23,15 @@ PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.j
 # group_vars and host_vars), the same one the converge used.
 INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]) if os.environ.get("MOLECULE_INVENTORY_FILE") else ""
 SANDBOX_CONTAINER = os.environ.get("IMAGING_SANDBOX_CONTAINER", "molecule-imaging-sandbox")
+# The distribution of this pass of the scenario (it runs on Debian 12 and then Debian 13).
+DISTRO = os.environ.get("MOLECULE_DISTRO", "bookworm")
+_PASS_NAMES = {"bookworm": "Debian 12", "trixie": "Debian 13"}
+
+
+def runs_in_pass(distro):
+    """The mark of a slow test that runs in one distribution's pass of the scenario only: the two passes share
+    the slow tests out between them, to keep CI in its budget."""
+    return pytest.mark.skipif(DISTRO != distro, reason="runs in the %s pass of the default scenario" % _PASS_NAMES[distro])
 
 
 def ansible_env():

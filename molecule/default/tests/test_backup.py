@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from conftest import ct_instance, inventory_name_of, orthanc_config, orthanc_record, put_file, run_playbook, stack_host
+from conftest import (ct_instance, inventory_name_of, orthanc_config, orthanc_record, put_file, run_playbook, runs_in_pass,
+                      stack_host)
 
 RESTIC = "/usr/local/sbin/imaging-restic"
 BACKUP = "/usr/local/sbin/imaging-image-backup"
@@ -256,8 +257,7 @@ def _upload(host, orthanc_api, count):
 # its budget; in the Debian 13 pass (restic 0.18) validation's OQ-BAK-002 backs up and restores into a scratch
 # directory, and the tests above check the key and the repository.
 @pytest.mark.disruptive
-@pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "bookworm",
-                    reason="runs in the Debian 12 pass of the default scenario")
+@runs_in_pass("bookworm")
 def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, pg_version):
     """Backup, 100 new instances, an incremental backup that stores about their size; then the image store and
     the database are destroyed and restore.yml brings both back, proven."""

@@ -1,12 +1,11 @@
 """Data tier: PostgreSQL, PgBouncer, Redis and pgBackRest, tested with real client connections."""
 
 import json
-import os
 import shlex
 import uuid
 
 import pytest
-from conftest import orthanc_config, orthanc_record, run_playbook
+from conftest import orthanc_config, orthanc_record, run_playbook, runs_in_pass
 
 CA = "/etc/ssl/hospital-imaging/ca.crt"
 PGBOUNCER_PORT = 6432
@@ -423,8 +422,7 @@ def destroy_and_restore(host, pg_version, *extra):
 
 # The index-only restores run in the Debian 13 pass of the default scenario; the Debian 12 pass restores the
 # index to a point in time (its image snapshot's) together with the images, from off the host (test_backup.py).
-INDEX_ONLY_RESTORE_PASS = pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "trixie",
-                                             reason="runs in the Debian 13 pass of the default scenario")
+INDEX_ONLY_RESTORE_PASS = runs_in_pass("trixie")
 
 
 @pytest.mark.disruptive

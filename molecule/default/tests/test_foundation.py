@@ -4,9 +4,7 @@ import json
 import os
 import re
 
-import pytest
-
-from conftest import PROJECT, run_playbook
+from conftest import PROJECT, run_playbook, runs_in_pass
 
 
 def test_systemd_is_pid_1(host):
@@ -50,8 +48,7 @@ def test_every_role_left_its_record(host):
 
 # A full check-mode pass of site.yml takes about three and a half minutes: it runs in the Debian 13 pass of the
 # default scenario (the Debian 12 pass runs the repeated validation and the crash drills), to keep CI in its budget.
-@pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "trixie",
-                    reason="runs in the Debian 13 pass of the default scenario")
+@runs_in_pass("trixie")
 def test_check_mode_changes_nothing():
     """site.yml in check mode on the converged stack: no failure and nothing to change (every role
     supports check mode; validation, which exercises the live stack, says so and stops)."""

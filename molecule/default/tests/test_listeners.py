@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from conftest import dicom_listeners, inventory_runner, orthanc_record, printed_commands, run_playbook, stack_host
+from conftest import (dicom_listeners, inventory_runner, orthanc_record, printed_commands, run_playbook, runs_in_pass,
+                      stack_host)
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 DICOM_NAME = inventory_runner().get_hosts("imaging_dicom")[0]
@@ -17,9 +18,7 @@ PORTS = {"dicom": 4242, "dicom-tls": 4243}
 
 # The full-stack scenario runs on Debian 12 and 13; this re-converging test runs in the Debian 13 pass
 # (MOLECULE_DISTRO=trixie), the repeated-validation test in the Debian 12 one, to keep CI in its budget.
-pytestmark = [pytest.mark.disruptive,
-              pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "trixie",
-                                 reason="runs in the Debian 13 pass of the default scenario")]
+pytestmark = [pytest.mark.disruptive, runs_in_pass("trixie")]
 
 
 def _ufw_ports(host):

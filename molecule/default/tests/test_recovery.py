@@ -20,7 +20,7 @@ import time
 import uuid
 
 import pytest
-from conftest import (container_of, ct_instance, dataset_sha256, dicom_listeners, inventory_runner, orthanc_config,
+from conftest import (DISTRO, container_of, ct_instance, dataset_sha256, dicom_listeners, inventory_runner, orthanc_config,
                       orthanc_record, put_file, stack_host)
 
 RUNNER = inventory_runner()
@@ -29,7 +29,7 @@ CLIENT_NAME = (RUNNER.get_hosts("test_clients") or [None])[0]
 
 # The drills run in the Debian 12 pass of the default scenario (the listener-switching tests take the
 # Debian 13 one), to keep CI in its budget; the recovery policy itself is checked on both.
-drill = pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "bookworm" or CLIENT_NAME is None,
+drill = pytest.mark.skipif(DISTRO != "bookworm" or CLIENT_NAME is None,
                            reason="runs in the Debian 12 pass of the default scenario, with a test_clients host")
 
 INSTANCES = 30

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from conftest import INVENTORY, inventory_runner, inventory_vars, run_playbook
+from conftest import INVENTORY, inventory_runner, inventory_vars, run_playbook, runs_in_pass
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 REPORTS = os.path.join(EPHEMERAL, "validation-reports")
@@ -30,6 +30,11 @@ CONTAINER_WAIVABLE = {"IQ-ENC-002", "IQ-AUD-001", "IQ-AUD-002", "IQ-OSH-SYSCTL",
 OUTPUT = []
 
 
+def read_report(run_dir):
+    with open(os.path.join(run_dir, "report.json")) as handle:
+        return json.load(handle)
+
+
 @pytest.fixture(scope="module")
 def run():
     assert INVENTORY, "run by molecule: MOLECULE_INVENTORY_FILE names the scenario's inventory"
@@ -39,8 +44,7 @@ def run():
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     OUTPUT.append(proc.stdout + proc.stderr)
     run_dir = os.path.realpath(os.path.join(REPORTS, "latest"))
-    with open(os.path.join(run_dir, "report.json")) as handle:
-        report = json.load(handle)
+    report = read_report(run_dir)
     elapsed = time.monotonic() - started
     sys.stdout.write("validation report %s: %s %s (%.0f s)\n" % (run_dir, report["verdict"], report["summary"], elapsed))
     return run_dir, report
@@ -193,13 +197,13 @@ def test_no_secret_in_logs_journal_reports_or_output(run, host):
 def _earlier_run_dir(run_dir):
     """The newest report written before ``run_dir``'s in this scenario: the converge's (site.yml ends with the
     validation stage, its report root set by the scenario's inventory/validation.yml), or None."""
+    written = os.path.getmtime(os.path.join(run_dir, "report.json"))
     earlier = []
     for name in os.listdir(REPORTS):
-        path = os.path.realpath(os.path.join(REPORTS, name))
-        if name != "latest" and path != run_dir and os.path.isfile(os.path.join(path, "report.json")):
-            earlier.append((os.path.getmtime(os.path.join(path, "report.json")), path))
-    earlier = [path for mtime, path in sorted(earlier) if mtime < os.path.getmtime(os.path.join(run_dir, "report.json"))]
-    return earlier[-1] if earlier else None
+        report = os.path.join(os.path.realpath(os.path.join(REPORTS, name)), "report.json")
+        if name != "latest" and os.path.isfile(report) and os.path.getmtime(report) < written:
+            earlier.append((os.path.getmtime(report), os.path.dirname(report)))
+    return max(earlier)[1] if earlier else None
 
 
 @pytest.fixture(scope="module")
@@ -207,10 +211,7 @@ def repeated_runs(run):
     """Three runs of playbooks/validate.yml on the unchanged converged host: the converge's own (when the
     scenario's report root holds it), the ``run`` fixture's, then as many more as make three."""
     run_dirs = [d for d in (_earlier_run_dir(run[0]), run[0]) if d]
-    reports = []
-    for run_dir in run_dirs:
-        with open(os.path.join(run_dir, "report.json")) as handle:
-            reports.append(json.load(handle))
+    reports = [read_report(run_dir) for run_dir in run_dirs]
     sys.stdout.write("validation runs reused: %s\n" % ", ".join(run_dirs))
     while len(reports) < 3:
         number = len(reports) + 1
@@ -220,8 +221,7 @@ def repeated_runs(run):
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
         run_dirs.append(os.path.realpath(os.path.join(REPORTS, "latest")))
         assert run_dirs[-1] not in run_dirs[:-1], "run %d wrote no report of its own" % number
-        with open(os.path.join(run_dirs[-1], "report.json")) as handle:
-            reports.append(json.load(handle))
+        reports.append(read_report(run_dirs[-1]))
         elapsed = time.monotonic() - started
         sys.stdout.write("validation run %d: %s %s (%.0f s)\n" % (number, reports[-1]["verdict"], reports[-1]["summary"], elapsed))
     return reports
@@ -229,8 +229,7 @@ def repeated_runs(run):
 
 # The full-stack scenario runs on Debian 12 and 13: the repeated runs happen in the Debian 12 pass (the
 # listener-switching test, test_listeners.py, in the Debian 13 one), to keep CI in its budget.
-@pytest.mark.skipif(os.environ.get("MOLECULE_DISTRO", "bookworm") != "bookworm",
-                    reason="runs in the Debian 12 pass of the default scenario")
+@runs_in_pass("bookworm")
 def test_validation_gives_the_same_results_three_times(repeated_runs):
     """Determinism: the same host validated three times gives the same status for every requirement (and the same
     rows: requirement, host, check with its listener, status), and PASS each time."""
