@@ -67,10 +67,16 @@ def inventory_name_of(host):
     return container
 
 
+# What every playbook the tests ran printed, by playbook (test_validation.py looks for secrets in all of it).
+PLAYBOOK_OUTPUTS = []
+
+
 def run_playbook(playbook, *extra, timeout=1800):
     """ansible-playbook with the scenario's inventory; ``playbook`` relative to the project."""
     cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, playbook), *extra]
-    return subprocess.run(cmd, cwd=PROJECT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, cwd=PROJECT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    PLAYBOOK_OUTPUTS.append((playbook, proc.stdout + proc.stderr))
+    return proc
 
 
 _VARS_CACHE = {}
@@ -226,9 +232,17 @@ def secret(host):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "disruptive: takes a service down on purpose (runs after every other test)")
+    config.addinivalue_line("markers", "disruptive: takes a service down on purpose (runs after the other tiers' tests)")
+
+
+def _stage(item):
+    """0: the tiers' tests; 1: the disruptive ones (destroy and restore a database, kill daemons, ...);
+    2: validation, which qualifies the system the drills left behind."""
+    if item.module.__name__ == "test_validation":
+        return 2
+    return 1 if item.get_closest_marker("disruptive") is not None else 0
 
 
 def pytest_collection_modifyitems(items):
-    """Disruptive tests (destroy and restore a database, ...) run last, in their file order."""
-    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+    """The tiers' tests, then the disruptive ones, then validation's, each in their file order."""
+    items.sort(key=_stage)

@@ -1,8 +1,9 @@
 """Switching a DICOM listener off in the inventory, and on again: the orthanc role's record changes, and
 with it, and nothing else touched, the firewall, the validation probes and the sandbox printout.
 
-Runs last (disruptive): each case converges the imaging tier with one switch set, checks every consumer,
-and the final case converges it back to the inventory's own settings (both listeners).
+Disruptive (runs after the tiers' tests, before validation's): each case converges the imaging tier with one
+switch set, checks every consumer, and the final case converges it back to the inventory's own settings (both
+listeners).
 """
 import json
 import os

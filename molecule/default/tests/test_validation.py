@@ -3,8 +3,9 @@
 Runs the same playbook hospitals run, from the controller, against molecule's inventory, writing the
 report under the scenario's ephemeral directory; then asserts the verdict, each requirement's result,
 that the expected refusals were really observed (evidence, not only a status) on every DICOM listener
-the orthanc role recorded, and that three runs on the unchanged host (the converge's own among them) give the
-same results.
+the orthanc role recorded, and that three runs (the converge's own among them, the others after the drills of the
+other test files) give the same results. The report checked is the converge's own when the scenario's report root
+holds it (site.yml ends with the validation stage); else a run of its own.
 """
 import json
 import os
@@ -16,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from conftest import INVENTORY, inventory_runner, inventory_vars, run_playbook, runs_in_pass
+from conftest import INVENTORY, PLAYBOOK_OUTPUTS, inventory_runner, inventory_vars, run_playbook, runs_in_pass
 
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/hospital-imaging-validation")
 REPORTS = os.path.join(EPHEMERAL, "validation-reports")
@@ -26,27 +27,39 @@ PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.j
 CONTAINER_WAIVABLE = {"IQ-ENC-002", "IQ-AUD-001", "IQ-AUD-002", "IQ-OSH-SYSCTL", "IQ-OSH-TIME", "IQ-OSH-USB", "OQ-AUD-001"}
 
 
-# What the validation run printed (kept for the secrets test).
-OUTPUT = []
-
-
 def read_report(run_dir):
     with open(os.path.join(run_dir, "report.json")) as handle:
         return json.load(handle)
 
 
-@pytest.fixture(scope="module")
-def run():
-    assert INVENTORY, "run by molecule: MOLECULE_INVENTORY_FILE names the scenario's inventory"
+def _latest_run_dir():
+    latest = os.path.join(REPORTS, "latest")
+    return os.path.realpath(latest) if os.path.isfile(os.path.join(latest, "report.json")) else None
+
+
+# The converge's report, found before any test runs validate.yml again.
+CONVERGE_RUN = _latest_run_dir()
+
+
+def _validate():
+    """A run of playbooks/validate.yml into the scenario's report root: its report directory."""
     started = time.monotonic()
     proc = run_playbook("playbooks/validate.yml", "-e", "validation_fail_on_verdict=false",
                         "-e", "validation_report_root=%s" % REPORTS)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    OUTPUT.append(proc.stdout + proc.stderr)
-    run_dir = os.path.realpath(os.path.join(REPORTS, "latest"))
+    run_dir = _latest_run_dir()
     report = read_report(run_dir)
-    elapsed = time.monotonic() - started
-    sys.stdout.write("validation report %s: %s %s (%.0f s)\n" % (run_dir, report["verdict"], report["summary"], elapsed))
+    sys.stdout.write("validation run %s: %s %s (%.0f s)\n" % (run_dir, report["verdict"], report["summary"],
+                                                              time.monotonic() - started))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def run():
+    assert INVENTORY, "run by molecule: MOLECULE_INVENTORY_FILE names the scenario's inventory"
+    run_dir = CONVERGE_RUN or _validate()
+    report = read_report(run_dir)
+    sys.stdout.write("validation report checked: %s %s %s\n" % (run_dir, report["verdict"], report["summary"]))
     return run_dir, report
 
 
@@ -164,8 +177,36 @@ def test_report_files_and_manifest(run):
     assert report["run"]["collection"]["git_commit"] and report["run"]["hosts"]
 
 
+@pytest.fixture(scope="module")
+def repeated_runs(run):
+    """Three runs of playbooks/validate.yml: the ``run`` fixture's (the converge's own, in the scenario), then as
+    many more as make three, on the host the drills of the other test files left behind."""
+    run_dirs = [run[0]]
+    while len(run_dirs) < 3:
+        run_dirs.append(_validate())
+        assert run_dirs[-1] not in run_dirs[:-1], "run %d wrote no report of its own" % len(run_dirs)
+    return [read_report(run_dir) for run_dir in run_dirs]
+
+
+# The full-stack scenario runs on Debian 12 and 13: the repeated runs happen in the Debian 12 pass (the
+# listener-switching test, test_listeners.py, in the Debian 13 one), to keep CI in its budget.
+@runs_in_pass("bookworm")
+def test_validation_gives_the_same_results_three_times(repeated_runs):
+    """Determinism: the host validated three times (before and after the drills) gives the same status for every requirement (and the same
+    rows: requirement, host, check with its listener, status), and PASS each time."""
+    first = status(repeated_runs[0])
+    first_rows = sorted((r["requirement"], r["host"], r["check"], r["status"]) for r in repeated_runs[0]["results"])
+    for number, report in enumerate(repeated_runs, 1):
+        assert report["verdict"] == "PASS", (number, report["deviations"])
+        changed = dict((req, (first.get(req), state)) for req, state in status(report).items() if first.get(req) != state)
+        assert not changed and set(status(report)) == set(first), (number, changed)
+        assert sorted((r["requirement"], r["host"], r["check"], r["status"]) for r in report["results"]) == first_rows, number
+
+
 def test_no_secret_in_logs_journal_reports_or_output(run, host):
-    """No vault secret in the host's logs and journal, the report files, or the run's output."""
+    """No vault secret in the host's logs and journal (after every drill), any report file, or the output of any
+    playbook the tests ran (validation runs among them: the repeated runs here, the listener probes of
+    test_listeners.py)."""
     run_dir, _report = run
     with open(os.path.join(PROJECT, "playbooks", "vars", "secrets.yml")) as handle:
         names = [entry["name"] for entry in yaml.safe_load(handle)["imaging_required_secrets"]]
@@ -183,60 +224,14 @@ def test_no_secret_in_logs_journal_reports_or_output(run, host):
     finally:
         host.run("rm -f /root/.secrets-probe")
     # (assertions name where a secret was found, never the secret)
-    assert not any(value in OUTPUT[0] for value in secrets), "a secret in the validation run's output"
+    assert any(playbook == "playbooks/validate.yml" for playbook, _output in PLAYBOOK_OUTPUTS), "no validation output to check"
+    for playbook, output in PLAYBOOK_OUTPUTS:
+        assert not any(value in output for value in secrets), "a secret in the output of %s" % playbook
     leaked = []
-    for directory, _dirs, files in os.walk(run_dir):
+    for directory, _dirs, files in os.walk(os.path.dirname(run_dir)):
         for name in files:
             with open(os.path.join(directory, name), "rb") as handle:
                 content = handle.read()
             if any(value.encode() in content for value in secrets):
-                leaked.append(os.path.relpath(os.path.join(directory, name), run_dir))
+                leaked.append(os.path.relpath(os.path.join(directory, name), os.path.dirname(run_dir)))
     assert leaked == [], "secrets in report files: %s" % leaked
-
-
-def _earlier_run_dir(run_dir):
-    """The newest report written before ``run_dir``'s in this scenario: the converge's (site.yml ends with the
-    validation stage, its report root set by the scenario's inventory/validation.yml), or None."""
-    written = os.path.getmtime(os.path.join(run_dir, "report.json"))
-    earlier = []
-    for name in os.listdir(REPORTS):
-        report = os.path.join(os.path.realpath(os.path.join(REPORTS, name)), "report.json")
-        if name != "latest" and os.path.isfile(report) and os.path.getmtime(report) < written:
-            earlier.append((os.path.getmtime(report), os.path.dirname(report)))
-    return max(earlier)[1] if earlier else None
-
-
-@pytest.fixture(scope="module")
-def repeated_runs(run):
-    """Three runs of playbooks/validate.yml on the unchanged converged host: the converge's own (when the
-    scenario's report root holds it), the ``run`` fixture's, then as many more as make three."""
-    run_dirs = [d for d in (_earlier_run_dir(run[0]), run[0]) if d]
-    reports = [read_report(run_dir) for run_dir in run_dirs]
-    sys.stdout.write("validation runs reused: %s\n" % ", ".join(run_dirs))
-    while len(reports) < 3:
-        number = len(reports) + 1
-        started = time.monotonic()
-        proc = run_playbook("playbooks/validate.yml", "-e", "validation_fail_on_verdict=false",
-                            "-e", "validation_report_root=%s" % REPORTS)
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        run_dirs.append(os.path.realpath(os.path.join(REPORTS, "latest")))
-        assert run_dirs[-1] not in run_dirs[:-1], "run %d wrote no report of its own" % number
-        reports.append(read_report(run_dirs[-1]))
-        elapsed = time.monotonic() - started
-        sys.stdout.write("validation run %d: %s %s (%.0f s)\n" % (number, reports[-1]["verdict"], reports[-1]["summary"], elapsed))
-    return reports
-
-
-# The full-stack scenario runs on Debian 12 and 13: the repeated runs happen in the Debian 12 pass (the
-# listener-switching test, test_listeners.py, in the Debian 13 one), to keep CI in its budget.
-@runs_in_pass("bookworm")
-def test_validation_gives_the_same_results_three_times(repeated_runs):
-    """Determinism: the same host validated three times gives the same status for every requirement (and the same
-    rows: requirement, host, check with its listener, status), and PASS each time."""
-    first = status(repeated_runs[0])
-    first_rows = sorted((r["requirement"], r["host"], r["check"], r["status"]) for r in repeated_runs[0]["results"])
-    for number, report in enumerate(repeated_runs, 1):
-        assert report["verdict"] == "PASS", (number, report["deviations"])
-        changed = dict((req, (first.get(req), state)) for req, state in status(report).items() if first.get(req) != state)
-        assert not changed and set(status(report)) == set(first), (number, changed)
-        assert sorted((r["requirement"], r["host"], r["check"], r["status"]) for r in report["results"]) == first_rows, number
