@@ -162,13 +162,62 @@ def judge_backup_restore(ev):
                    "restore_stdout": _tail(restore, "stdout_lines"), "restore_stderr": _tail(restore, "stderr_lines")})
 
 
+def _restore_drill(drill, record):
+    """The restore drill's part of OQ-BAK-002 (oq_restore_drill.yml's evidence): ok, actual, message.
+
+    Passes when the index restored to the record's time (exit 0) and started out of recovery, the scratch Orthanc
+    answered with the record's instance count, every file the index names is in the restored store (and there is
+    one per instance), and, unless the archive is empty, the restored study answered C-FIND (one match) and WADO-RS
+    (200, a multipart of DICOM). A drill that could not run fails with its reason.
+    """
+    drill = drill if isinstance(drill, dict) else {}
+    if drill.get("skipped") or not drill:
+        reason = drill.get("reason") or "the restore drill did not run"
+        return False, {"drill": "not run"}, "restore drill not run: %s" % reason
+    recorded = record.get("instances") if isinstance(record, dict) else None
+    statistics = drill.get("statistics") if isinstance(drill.get("statistics"), dict) else {}
+    count = statistics.get("CountInstances")
+    named = missing = None
+    files = drill.get("files") or []
+    if files:
+        try:
+            named, missing = (int(part) for part in str(files[0]).split())
+        except ValueError:
+            named = missing = None
+    find = drill.get("find") if isinstance(drill.get("find"), dict) else {}
+    matches = find.get("matches")
+    wado = drill.get("wado_status")
+    wado_type = str(drill.get("wado_content_type") or "")
+    empty = count == 0
+    actual = {
+        "index_restore_rc": _rc(drill.get("index_restore")), "index_start_rc": _rc(drill.get("index_start")),
+        "in_recovery": drill.get("in_recovery") or None, "instances": count, "recorded_instances": recorded,
+        "files_named": named, "files_missing": missing,
+        "c_find_matches": None if empty else matches, "wado_rs_status": None if empty else wado,
+        "repository": drill.get("repository"),
+    }
+    ok = (actual["index_restore_rc"] == 0 and actual["index_start_rc"] == 0 and actual["in_recovery"] == "f"
+          and isinstance(count, int) and not isinstance(count, bool) and isinstance(recorded, int) and count == recorded
+          and missing == 0 and named == count
+          and (empty or (matches == 1 and wado == 200 and wado_type.startswith("multipart/related")))
+          and drill.get("repository") == "offsite")
+    message = ("restore drill to %s from the %s repository: index restore rc=%s, start rc=%s, %s instances (recorded %s), "
+               "%s files named, %s missing, C-FIND %s, WADO-RS %s"
+               % (drill.get("target_time"), drill.get("repository"), actual["index_restore_rc"], actual["index_start_rc"], count,
+                  recorded, named, missing, "skipped (empty archive)" if empty else "%s match(es)" % matches,
+                  "skipped" if empty else wado))
+    return ok, actual, message
+
+
 def judge_image_backup_restore(ev):
     """OQ: an image backup exits 0, the newest snapshot of the off-host repository restores into a scratch
-    directory, and every file there matches the SHA-256 manifest the snapshot carries (an empty store has nothing
-    to check). A restore from the local repository fails the row: a lost host loses it (a role record may waive it).
+    directory, every file there matches the SHA-256 manifest the snapshot carries (an empty store has nothing
+    to check), and the restore drill (_restore_drill) on that snapshot and the index at its time passes. A
+    restore from the local repository fails the row: a lost host loses it (a role record may waive it).
 
     ev: backup, restore and sha256 (registered command results; sha256 skipped for an empty store), record
-    (the snapshot's record.json as text), restore_dir and repository (offsite or local).
+    (the snapshot's record.json as text), restore_dir and repository (offsite or local), drill (the drill's
+    evidence, or {skipped, reason}).
     """
     backup, restore, sha = ev.get("backup") or {}, ev.get("restore") or {}, ev.get("sha256") or {}
     try:
@@ -178,17 +227,32 @@ def judge_image_backup_restore(ev):
     files = record.get("files") if isinstance(record, dict) else None
     checked = _rc(sha) == 0 if files else sha.get("skipped", False) and files == 0
     repository = ev.get("repository") or "local"
-    ok = _rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked and repository == "offsite"
+    drill_ok, drill_actual, drill_message = _restore_drill(ev.get("drill"), record)
+    ok = (_rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked and repository == "offsite"
+          and drill_ok)
+    drill = ev.get("drill") if isinstance(ev.get("drill"), dict) else {}
     return result("pass" if ok else "fail",
-                  {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches", "repository": "offsite"},
+                  {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches", "repository": "offsite",
+                   "drill": {"index_restore_rc": 0, "index_start_rc": 0, "in_recovery": "f", "instances": "the recorded count",
+                             "files_missing": 0, "c_find_matches": 1, "wado_rs_status": 200, "repository": "offsite"}},
                   {"backup_rc": _rc(backup), "restore_rc": _rc(restore), "files": files,
                    "manifest": "every file matches" if checked else ("no record" if files is None else "mismatch"),
-                   "repository": repository},
-                  "image backup rc=%s, restore rc=%s from the %s repository into %s, %s files checked against the snapshot's manifest"
-                  % (_rc(backup), _rc(restore), repository, ev.get("restore_dir"), files),
+                   "repository": repository, "drill": drill_actual},
+                  "image backup rc=%s, restore rc=%s from the %s repository into %s, %s files checked against the snapshot's manifest; %s"
+                  % (_rc(backup), _rc(restore), repository, ev.get("restore_dir"), files, drill_message),
                   {"record": record, "backup_stdout": _tail(backup, "stdout_lines"), "backup_stderr": _tail(backup, "stderr_lines"),
                    "restore_stderr": _tail(restore, "stderr_lines"), "sha256_stdout": _tail(sha, "stdout_lines", 20),
-                   "sha256_stderr": _tail(sha, "stderr_lines")})
+                   "sha256_stderr": _tail(sha, "stderr_lines"),
+                   "drill": {"target_time": drill.get("target_time"), "study": drill.get("study"),
+                             "files": list(drill.get("files") or [])[:6],
+                             "index_restore_stderr": _tail(drill.get("index_restore"), "stderr_lines"),
+                             "index_start_stdout": _tail(drill.get("index_start"), "stdout_lines"),
+                             "index_start_stderr": _tail(drill.get("index_start"), "stderr_lines"),
+                             "orthanc_start_stderr": _tail(drill.get("orthanc_start"), "stderr_lines"),
+                             "find": {k: v for k, v in (drill.get("find") or {}).items() if k in ("matches", "status", "msg")},
+                             "wado_content_type": drill.get("wado_content_type"), "wado_bytes": drill.get("wado_bytes"),
+                             "postgresql_log": list(drill.get("postgresql_log") or [])[-20:],
+                             "reason": drill.get("reason")}})
 
 
 def pq_judge(section):

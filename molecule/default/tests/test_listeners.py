@@ -30,8 +30,9 @@ def _ufw_ports(host):
 
 def _validation_rows(tag):
     reports = os.path.join(EPHEMERAL, "listener-reports-" + tag)
+    # (only the DICOM rows matter here: the backup and restore drills are left out of these runs)
     proc = run_playbook("playbooks/validate.yml", "--tags", "oq", "-e", "validation_fail_on_verdict=false",
-                        "-e", "validation_report_root=%s" % reports)
+                        "-e", "validation_backup_enabled=false", "-e", "validation_report_root=%s" % reports)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     with open(os.path.join(os.path.realpath(os.path.join(reports, "latest")), "report.json")) as handle:
         report = json.load(handle)

@@ -162,6 +162,24 @@ def test_pq_figures_meet_the_thresholds(run):
     assert report["pq"], "no PQ ran"
 
 
+def test_the_restore_drill_brought_back_images_and_index_together_on_a_scratch_target(run, host):
+    """OQ-BAK-002: the newest off-host snapshot and the index at its time, restored on a scratch target, hold the
+    recorded instances, every file the index names, and answer C-FIND and WADO-RS; nothing of the drill is left."""
+    _run_dir, report = run
+    drills = rows(report, "OQ-BAK-002")
+    assert drills, "no OQ-BAK-002 row"
+    for row in drills:
+        drill = row["actual"]["drill"]
+        sys.stdout.write("restore drill on %s: %s\n" % (row["host"], json.dumps(drill, sort_keys=True)))
+        assert row["status"] == "pass", row["message"]
+        assert drill["repository"] == "offsite" and drill["index_restore_rc"] == 0 and drill["in_recovery"] == "f"
+        assert drill["instances"] > 0 and drill["instances"] == drill["recorded_instances"] == drill["files_named"], drill
+        assert drill["files_missing"] == 0 and drill["c_find_matches"] == 1 and drill["wado_rs_status"] == 200, drill
+        assert row["evidence"]["drill"]["study"], row["evidence"]["drill"]
+    assert host.run("systemctl is-active validation-restore-drill").stdout.strip() != "active"
+    assert host.run("ls -d /var/tmp/validation-restore-drill-* /var/tmp/validation-image-restore-*").rc != 0
+
+
 def test_report_files_and_manifest(run):
     run_dir, report = run
     for name in ("report.html", "report.json", "junit.xml", "manifest.sha256"):

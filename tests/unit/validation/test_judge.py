@@ -202,28 +202,73 @@ def test_backup_stdout_is_cut_to_the_last_40_lines():
 
 # --------------------------------------------------------------------------- OQ-BAK-002
 
-IMAGE_RECORD = '{"taken_at": "2026-12-02 18:00:00.000001", "files": 12, "manifest_sha256": "ab"}'
+IMAGE_RECORD = '{"taken_at": "2026-12-02 18:00:00.000001", "files": 12, "instances": 12, "manifest_sha256": "ab"}'
 OK = {"rc": 0, "stdout_lines": [], "stderr_lines": []}
+# oq_restore_drill.yml's evidence of a drill that proved everything
+DRILL = {"target_time": "2026-12-02 18:00:00.000001", "repository": "offsite", "index_restore": OK, "index_start": OK,
+         "in_recovery": "f", "orthanc_start": OK, "statistics": {"CountInstances": 12}, "statistics_status": 200,
+         "files": ["12 0"], "study": "1.2.3", "find": {"matches": 1}, "wado_status": 200,
+         "wado_content_type": 'multipart/related; type="application/dicom"; boundary=x', "wado_bytes": 1000, "postgresql_log": []}
 
 
 def test_image_backup_restore_pass():
-    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD,
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD, "drill": DRILL,
                                          "restore_dir": "/var/tmp/validation-image-restore-x", "repository": "offsite"})
     assert res["status"] == "pass", res
     assert res["actual"] == {"backup_rc": 0, "restore_rc": 0, "files": 12, "manifest": "every file matches",
-                             "repository": "offsite"}
+                             "repository": "offsite",
+                             "drill": {"index_restore_rc": 0, "index_start_rc": 0, "in_recovery": "f", "instances": 12,
+                                       "recorded_instances": 12, "files_named": 12, "files_missing": 0, "c_find_matches": 1,
+                                       "wado_rs_status": 200, "repository": "offsite"}}
     assert res["evidence"]["record"]["manifest_sha256"] == "ab"
+    assert "12 instances (recorded 12)" in res["message"] and "C-FIND 1 match(es), WADO-RS 200" in res["message"]
 
 
 def test_image_backup_restore_of_an_empty_store_passes_without_a_check():
-    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": {"skipped": True},
-                                         "record": '{"files": 0}', "repository": "offsite"})
+    empty = dict(DRILL, statistics={"CountInstances": 0}, files=["0 0"], study="", find={}, wado_status=None, wado_content_type="")
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": {"skipped": True}, "drill": empty,
+                                         "record": '{"files": 0, "instances": 0}', "repository": "offsite"})
     assert res["status"] == "pass", res
+    assert "C-FIND skipped (empty archive)" in res["message"]
+
+
+@pytest.mark.parametrize("drill", [
+    {"skipped": True, "reason": "the index is reached over the network (db1), not on this host"},
+    None,
+    dict(DRILL, index_restore=dict(OK, rc=1, stderr_lines=["ERROR: [075]: no backup set found to restore"])),
+    dict(DRILL, index_start=dict(OK, rc=1)),
+    dict(DRILL, in_recovery="t"),
+    dict(DRILL, in_recovery=""),
+    dict(DRILL, statistics={"CountInstances": 11}),
+    dict(DRILL, statistics={}),
+    dict(DRILL, files=["12 1", "0f3e"]),
+    dict(DRILL, files=[]),
+    dict(DRILL, files=["11 0"]),
+    dict(DRILL, find={"matches": 0}),
+    dict(DRILL, find={"failed": True, "msg": "association rejected"}),
+    dict(DRILL, wado_status=404),
+    dict(DRILL, wado_content_type="application/json"),
+    dict(DRILL, repository="local"),
+])
+def test_image_backup_restore_fails_when_the_drill_does(drill):
+    """Every file of the snapshot matches, but the drill on the scratch target failed, or did not run."""
+    ev = {"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD, "repository": "offsite"}
+    if drill is not None:
+        ev["drill"] = drill
+    res = vj.judge_image_backup_restore(ev)
+    assert res["status"] == "fail", res
+    assert "restore drill" in res["message"]
+
+
+def test_image_backup_restore_fails_without_an_instance_count_in_the_record():
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "drill": DRILL, "repository": "offsite",
+                                         "record": '{"taken_at": "2026-12-02 18:00:00.000001", "files": 12, "instances": null}'})
+    assert res["status"] == "fail" and res["actual"]["drill"]["recorded_instances"] is None, res
 
 
 def test_image_backup_restore_from_the_local_repository_fails_and_a_record_waiver_waives_it():
     """Every file matches, but the snapshot came from this host's own repository: a lost host loses it."""
-    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD,
+    res = vj.judge_image_backup_restore({"backup": OK, "restore": OK, "sha256": OK, "record": IMAGE_RECORD, "drill": DRILL,
                                          "repository": "local"})
     assert res["status"] == "fail" and res["actual"]["repository"] == "local", res
     assert "from the local repository" in res["message"]
@@ -243,7 +288,7 @@ def test_image_backup_restore_from_the_local_repository_fails_and_a_record_waive
     {"backup": OK, "restore": OK, "sha256": {"skipped": True}, "record": "not json"},
 ])
 def test_image_backup_restore_fail(ev):
-    res = vj.judge_image_backup_restore(dict(ev, restore_dir="/var/tmp/x", repository="offsite"))
+    res = vj.judge_image_backup_restore(dict(ev, restore_dir="/var/tmp/x", repository="offsite", drill=DRILL))
     assert res["status"] == "fail", res
 
 
