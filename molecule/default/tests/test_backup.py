@@ -27,6 +27,7 @@ BACKUP = "/usr/local/sbin/imaging-image-backup"
 REPORT = re.compile(r"Image backup taken: (\d+) files, (\d+) instances, .*?offsite snapshot (\w+): (\d+) new files, "
                     r"(\d+) bytes added, ([0-9.]+) s; local snapshot (\w+): (\d+) new files")
 SSH = "ssh -F /etc/imaging-backup/ssh_config imaging-backup-offsite"
+PROOF_DIR = "/var/lib/pgbackrest-proof"  # postgresql_backup_proof_dir (the sandbox keeps the default)
 
 
 def _flat(text):
@@ -161,6 +162,41 @@ def test_image_backup_fails_loudly_when_the_repository_refuses_the_key_or_is_gon
     assert host.run(f"{RESTIC} offsite cat config").rc == 0
 
 
+# backup_target's inputs broken, two runs of playbooks/backup_target.yml: each rule is checked on its own (one assert
+# row per rule), so every broken one is named with its variable and rule, before any change
+BACKUP_TARGET_BAD_INPUTS = {
+    "several": ({"backup_target_sftp_port": 22, "backup_target_user": "Backup User", "backup_target_root": "/",
+                 "backup_target_pgbackrest_cipher_pass": "short",
+                 "backup_target_pgbackrest_clusters": [
+                     {"host": "a", "address": "a", "stanza": "main", "path": "/var/lib/a", "port": 5432, "common_name": "a"},
+                     {"host": "b", "address": "b", "stanza": "main", "path": "var/lib/b", "port": 5432, "common_name": "b"}]},
+                ["backup_target_sftp_port must differ from the administrators' SSH port (imaging_ssh_port, 22)",
+                 "backup_target_user must be a system account name (^[a-z_][a-z0-9_-]{0,31}$), not 'Backup User'",
+                 "backup_target_root must be an absolute path without spaces other than /, not '/'",
+                 "backup_target_pgbackrest_cipher_pass (vault_pgbackrest_cipher_pass) must have at least 32 characters",
+                 "each of backup_target_pgbackrest_clusters needs a stanza of its own (stanzas: main, main)",
+                 "each of backup_target_pgbackrest_clusters needs an absolute data directory (paths: /var/lib/a, var/lib/b)"]),
+    "port": ({"backup_target_sftp_port": 70000, "backup_target_pgbackrest_tls_port": 0},
+             ["backup_target_sftp_port must be a TCP port (1 to 65535), not 70000",
+              "backup_target_pgbackrest_tls_port must be a TCP port (1 to 65535), not 0"]),
+}
+
+
+@runs_in_pass("trixie")
+@pytest.mark.parametrize("case", sorted(BACKUP_TARGET_BAD_INPUTS))
+def test_backup_target_bad_input_is_refused_before_any_change(case, backup_host):
+    extra, messages = BACKUP_TARGET_BAD_INPUTS[case]
+    secret = backup_host.check_output("grep -h -m1 '^repo2-cipher-pass=' /etc/pgbackrest/pgbackrest.conf | cut -d= -f2-")
+    result = run_playbook("playbooks/backup_target.yml", "-e", json.dumps(extra))
+    assert result.returncode != 0
+    # (one error line per broken rule, as ansible-core prints each failed loop item)
+    errors = [line.split("Action failed: ", 1)[1] for line in (result.stdout + result.stderr).splitlines() if "Action failed: " in line]
+    assert sorted(errors) == sorted("backup_target: %s. Nothing was changed." % message for message in messages), errors
+    assert " changed=0 " in result.stdout
+    assert "Install the SSH daemon" not in result.stdout and "Install pgBackRest" not in result.stdout
+    assert secret and secret not in result.stdout + result.stderr
+
+
 PGBACKREST = "runuser -u postgres -- pgbackrest --stanza=main"
 OFFSITE_PGBACKREST = "runuser -u pgbackrest -- pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=main"
 
@@ -284,6 +320,9 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
     # (its contents, not the directory: PostgreSQL's service sandbox keeps the directory it started with writable)
     index_away = shlex.quote(local_index + ".away")
     host.check_output(f"mkdir {index_away} && mv {shlex.quote(local_index)}/* {index_away}/")
+    # and the index's proof records: the backups carry them as their annotations
+    proofs = shlex.quote(PROOF_DIR)
+    host.check_output(f"mkdir {proofs}.away && mv {proofs}/*.json {proofs}.away/")
     store = orthanc_config(host)["StorageDirectory"]
     data_dir = json.loads(host.file("/etc/ansible/facts.d/imaging_postgresql.fact").content_string)["data_directory"]
     host.check_output(f"systemctl stop orthanc orthanc-dicom-tls postgresql@{pg_version}-main")
@@ -296,9 +335,10 @@ def test_restore_brings_back_index_and_images_and_proves_it(host, orthanc_api, p
     finally:
         host.check_output(f"mv {shlex.quote(local_repo)}.away {shlex.quote(local_repo)}")
         host.check_output(f"rm -rf {shlex.quote(local_index)}/* && mv {index_away}/* {shlex.quote(local_index)}/ && rmdir {index_away}")
+        host.check_output(f"mv {proofs}.away/*.json {proofs}/ && rmdir {proofs}.away")
     assert restore.returncode == 0, restore.stdout[-5000:] + restore.stderr[-2000:]
     out = _flat(restore.stdout)
-    assert "Restored and proven against backup" in out
+    assert "Restored and proven against backup" in out and "(proof record from the annotations of the backup)" in out, out[-3000:]
     assert "Images restored and proven against snapshot %s" % second["snapshot"][:8] in out, out[-3000:]
     assert "C-FIND and WADO-RS of study" in out and "answered" in out
     assert _count(host, orthanc_api) == second["instances"]
