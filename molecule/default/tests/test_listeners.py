@@ -47,6 +47,12 @@ def _converge(*extra):
     return proc
 
 
+@pytest.fixture(scope="module")
+def other_ports():
+    """The ports ufw allows before the first switch, other than the DICOM ones (the other tiers', the backup host's)."""
+    return _ufw_ports(stack_host(DICOM_NAME)) - set(PORTS.values())
+
+
 # The last case converges back to the inventory's own settings, whose validation run the verify step
 # already judged (test_validation.py): it checks the record, the firewall and the printout only.
 @pytest.mark.parametrize("extra, remaining, validate", [
@@ -54,15 +60,17 @@ def _converge(*extra):
     (["-e", "orthanc_dicom_plain_enabled=false"], ["dicom-tls"], True),
     ([], ["dicom", "dicom-tls"], False),
 ], ids=["tls-off", "plain-off", "both-again"])
-def test_a_listener_switch_changes_every_consumer(extra, remaining, validate):
+def test_a_listener_switch_changes_every_consumer(extra, remaining, validate, other_ports):
     host = stack_host(DICOM_NAME)
     _converge(*extra)
     listeners = dicom_listeners(host)
     assert [item["name"] for item in listeners] == remaining
-    # the firewall opens exactly the recorded DICOM ports
+    # the firewall opens exactly the recorded DICOM ports, and keeps every other tier's rule (a run of one tier
+    # learns the addresses of hosts outside its play, such as the backup host's for the off-host index backups)
     opened = _ufw_ports(host)
     for name, port in PORTS.items():
         assert (port in opened) is (name in remaining), (name, sorted(opened))
+    assert other_ports and other_ports <= opened, (sorted(other_ports - opened), sorted(opened))
     # the printout shows a command for each recorded listener and no other
     commands = printed_commands()[1]
     assert sorted(c.split(" *.dcm")[0].rsplit(" ", 1)[1] for c in commands) == sorted(str(i["port"]) for i in listeners)
