@@ -163,14 +163,13 @@ def judge_backup_restore(ev):
 
 
 def _restore_drill(drill, record):
-    """The restore drill's part of OQ-BAK-002 (oq_restore_drill.yml's evidence): ok, actual, message.
+    """The restore drill's part of OQ-BAK-002 (oq_restore_drill.yml's evidence, a dict): ok, actual, message.
 
     Passes when the index restored to the record's time (exit 0) and started out of recovery, the scratch Orthanc
     answered with the record's instance count, every file the index names is in the restored store (and there is
     one per instance), and, unless the archive is empty, the restored study answered C-FIND (one match) and WADO-RS
     (200, a multipart of DICOM). A drill that could not run fails with its reason.
     """
-    drill = drill if isinstance(drill, dict) else {}
     if drill.get("skipped") or not drill:
         reason = drill.get("reason") or "the restore drill did not run"
         return False, {"drill": "not run"}, "restore drill not run: %s" % reason
@@ -227,10 +226,10 @@ def judge_image_backup_restore(ev):
     files = record.get("files") if isinstance(record, dict) else None
     checked = _rc(sha) == 0 if files else sha.get("skipped", False) and files == 0
     repository = ev.get("repository") or "local"
-    drill_ok, drill_actual, drill_message = _restore_drill(ev.get("drill"), record)
+    drill = ev.get("drill") if isinstance(ev.get("drill"), dict) else {}
+    drill_ok, drill_actual, drill_message = _restore_drill(drill, record)
     ok = (_rc(backup) == 0 and _rc(restore) == 0 and isinstance(files, int) and checked and repository == "offsite"
           and drill_ok)
-    drill = ev.get("drill") if isinstance(ev.get("drill"), dict) else {}
     return result("pass" if ok else "fail",
                   {"backup_rc": 0, "restore_rc": 0, "manifest": "every file matches", "repository": "offsite",
                    "drill": {"index_restore_rc": 0, "index_start_rc": 0, "in_recovery": "f", "instances": "the recorded count",
